@@ -1,0 +1,27 @@
+"""promptkit: the backend for prompt-driven chat apps.
+
+A plugin starts with `from promptkit import hookimpl`.
+"""
+
+import pluggy
+
+from .errors import AuthenticationError, ProviderError, ServiceUnavailable
+from .hooktypes import ChatMessage, ChatRequest, Principal, StoredFile, StreamEnd, Upload
+
+__version__ = "0.1.0"
+
+hookimpl = pluggy.HookimplMarker("promptkit")
+
+__all__ = [
+    "AuthenticationError",
+    "ChatMessage",
+    "ChatRequest",
+    "Principal",
+    "ProviderError",
+    "ServiceUnavailable",
+    "StoredFile",
+    "StreamEnd",
+    "Upload",
+    "__version__",
+    "hookimpl",
+]

@@ -1,0 +1,130 @@
+"""The app factory: settings, plugins, database, routes and the one error shape."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from quart import Quart, Response, g, jsonify, request
+from quart_schema import QuartSchema, RequestSchemaValidationError
+from quart_schema.validation import QuerystringValidationError
+from werkzeug.exceptions import HTTPException
+
+from . import context
+from .db import Database
+from .errors import ApiError, AuthenticationError, UnsupportedMediaType, ValidationFailed
+from .migrate import head_revisions
+from .plugins import Plugins, build_plugin_manager
+from .routes import conversations, health, projects, prompts
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Open to anyone: health checks and the API's own description.
+PUBLIC_ENDPOINTS = {"health.live", "health.ready", "openapi", "swagger_ui"}
+
+
+class PromptkitApp(Quart):
+    settings: Settings
+    db: Database
+    plugins: Plugins
+    schema_heads: set[str]
+
+
+def create_app(settings: Settings | None = None, *, plugins: Iterable[object] = ()) -> PromptkitApp:
+    """Build an app. `plugins` are registered beside the installed ones (tests use this)."""
+    settings = settings or Settings.from_env()
+    app = PromptkitApp(__name__, static_folder=None)
+    app.settings = settings
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_json_bytes
+    app.config["QUART_SCHEMA_CONVERSION_PREFERENCE"] = "pydantic"
+    app.db = Database(settings.database_url)
+    app.plugins = Plugins(build_plugin_manager(settings.disabled_plugins, plugins), app)
+    app.schema_heads = head_revisions()
+    QuartSchema(
+        app,
+        info={"title": "promptkit", "version": "0.1.0"},
+        security_schemes={"bearer": {"type": "http", "scheme": "bearer", "bearer_format": "JWT"}},
+        security=[{"bearer": []}],
+        redoc_ui_path=None,
+        scalar_ui_path=None,
+    )
+    for module in (health, projects, prompts, conversations):
+        app.register_blueprint(module.blueprint)
+
+    @app.before_serving
+    async def start() -> None:
+        await app.db.connect()
+        await app.plugins.startup()
+
+    @app.after_serving
+    async def stop() -> None:
+        await app.plugins.shutdown()
+        await app.db.disconnect()
+
+    @app.before_request
+    async def authenticate() -> None:
+        # An unknown route or method answers 404/405 before any credential is asked for.
+        if request.url_rule is None or request.endpoint in PUBLIC_ENDPOINTS:
+            return
+        g.principal = await context.plugins().authenticate(request)
+
+    _register_error_handlers(app)
+    return app
+
+
+def error_response(error: ApiError) -> Response:
+    body: dict[str, Any] = {"code": error.code, "message": error.message}
+    if error.details is not None:
+        body["details"] = error.details
+    response = jsonify({"error": body})
+    response.status_code = error.status
+    if isinstance(error, AuthenticationError):
+        response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    return response
+
+
+def _register_error_handlers(app: Quart) -> None:
+    @app.errorhandler(ApiError)
+    async def api_error(error: ApiError) -> Response:
+        return error_response(error)
+
+    @app.errorhandler(RequestSchemaValidationError)
+    async def invalid_request(error: RequestSchemaValidationError) -> Response:
+        if not isinstance(error, QuerystringValidationError) and not request.is_json:
+            return error_response(UnsupportedMediaType("send the body as application/json"))
+        details = _validation_details(error.validation_error)
+        return error_response(ValidationFailed("the request has invalid fields", details=details))
+
+    @app.errorhandler(HTTPException)
+    async def http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        code = (error.name or "error").lower().replace(" ", "_")
+        message = error.description or error.name or "error"
+        response = error_response(_StatusError(status, code, message))
+        if status == 405 and error.valid_methods:  # type: ignore[attr-defined]
+            response.headers["Allow"] = ", ".join(error.valid_methods)  # type: ignore[attr-defined]
+        return response
+
+    @app.errorhandler(Exception)
+    async def unexpected(error: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(_StatusError(500, "internal_error", "internal server error"))
+
+
+class _StatusError(ApiError):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code = status, code
+
+
+def _validation_details(error: Exception) -> list[dict[str, Any]]:
+    """Where and what, without echoing the input back (it may hold anything)."""
+    errors = getattr(error, "errors", None)
+    if not callable(errors):
+        return [{"loc": [], "msg": "the body must be a JSON object"}]
+    return [
+        {"loc": list(item.get("loc", ())), "msg": item.get("msg", ""), "type": item.get("type")}
+        for item in errors()
+    ]

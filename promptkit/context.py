@@ -1,0 +1,36 @@
+"""Typed access to the running app's parts from inside a request."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
+from quart import current_app, g
+
+from .hooktypes import Principal
+
+if TYPE_CHECKING:
+    from .app import PromptkitApp
+    from .db import Database
+    from .plugins import Plugins
+    from .settings import Settings
+
+
+def app() -> PromptkitApp:
+    return cast("PromptkitApp", current_app._get_current_object())  # type: ignore[attr-defined]
+
+
+def db() -> Database:
+    return app().db
+
+
+def plugins() -> Plugins:
+    return app().plugins
+
+
+def settings() -> Settings:
+    return app().settings
+
+
+def principal() -> Principal:
+    """The caller, set by the authentication step before every protected view."""
+    return cast(Principal, g.principal)

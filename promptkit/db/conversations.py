@@ -1,0 +1,70 @@
+"""Conversations of a project."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from .engine import Database, new_id, now
+from .pagination import fetch_page
+from .tables import conversations
+
+COLUMNS = (
+    conversations.c.id,
+    conversations.c.project_id,
+    conversations.c.title,
+    conversations.c.created_at,
+    conversations.c.updated_at,
+)
+
+
+def _mine(owner_id: str, conversation_id: str) -> sa.ColumnElement[bool]:
+    return sa.and_(conversations.c.id == conversation_id, conversations.c.owner_id == owner_id)
+
+
+async def create(db: Database, owner_id: str, project_id: str, title: str) -> dict[str, Any]:
+    stamp = now()
+    row = {
+        "id": new_id("cnv"),
+        "project_id": project_id,
+        "title": title,
+        "created_at": stamp,
+        "updated_at": stamp,
+    }
+    await db.execute(sa.insert(conversations).values(owner_id=owner_id, **row))
+    return row
+
+
+async def list_page(
+    db: Database, owner_id: str, project_id: str, *, limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    query = sa.select(*COLUMNS).where(
+        conversations.c.project_id == project_id, conversations.c.owner_id == owner_id
+    )
+    return await fetch_page(db, query, conversations, limit=limit, cursor=cursor)
+
+
+async def get(db: Database, owner_id: str, conversation_id: str) -> dict[str, Any] | None:
+    return await db.fetch_one(sa.select(*COLUMNS).where(_mine(owner_id, conversation_id)))
+
+
+async def retitle(
+    db: Database, owner_id: str, conversation_id: str, title: str
+) -> dict[str, Any] | None:
+    query = (
+        sa.update(conversations)
+        .where(_mine(owner_id, conversation_id))
+        .values(title=title, updated_at=now())
+        .returning(*COLUMNS)
+    )
+    return await db.fetch_one(query)
+
+
+async def delete(db: Database, owner_id: str, conversation_id: str) -> bool:
+    query = (
+        sa.delete(conversations)
+        .where(_mine(owner_id, conversation_id))
+        .returning(conversations.c.id)
+    )
+    return await db.fetch_one(query) is not None

@@ -1,0 +1,114 @@
+"""The connection to the database. The only module of promptkit that imports `databases`."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import databases
+import sqlalchemy as sa
+from sqlalchemy.sql import ClauseElement
+
+
+class _SQLiteConnection(sqlite3.Connection):
+    """Every SQLite connection enforces foreign keys: without it cascades silently do nothing."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.execute("PRAGMA foreign_keys = ON")
+        self.execute("PRAGMA journal_mode = WAL")
+        self.execute("PRAGMA synchronous = NORMAL")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id(prefix: str) -> str:
+    """An opaque, unguessable id: a type prefix and 128 random bits."""
+    return f"{prefix}_{secrets.token_urlsafe(16)}"
+
+
+def async_url(url: str) -> str:
+    """The URL `databases` wants: plain `postgresql://` and `sqlite:///` forms both accepted."""
+    for prefix in ("postgres://", "postgresql+asyncpg://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql://" + url.removeprefix(prefix)
+    return url.replace("sqlite+aiosqlite://", "sqlite://", 1)
+
+
+def sync_url(url: str) -> str:
+    """The URL Alembic migrates over (a synchronous driver)."""
+    url = async_url(url)
+    if url.startswith("postgresql://"):
+        return "postgresql+psycopg2://" + url.removeprefix("postgresql://")
+    return url
+
+
+def _normalise(value: Any, column_type: Any) -> Any:
+    # PostgreSQL gives aware datetimes and JSON as text; SQLite gives naive ones and dicts.
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    if isinstance(column_type, sa.JSON) and isinstance(value, str):
+        return json.loads(value)
+    return value
+
+
+class Database:
+    """A pool of connections and the few calls the query modules need."""
+
+    def __init__(self, url: str) -> None:
+        self.url = async_url(url)
+        self.dialect = "sqlite" if self.url.startswith("sqlite") else "postgresql"
+        options: dict[str, Any] = {}
+        if self.dialect == "sqlite":
+            options = {"factory": _SQLiteConnection, "timeout": 30}
+        else:
+            options = {"min_size": 1, "max_size": 20, "command_timeout": 30}
+        self._db = databases.Database(self.url, **options)
+
+    async def connect(self) -> None:
+        await self._db.connect()
+
+    async def disconnect(self) -> None:
+        await self._db.disconnect()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """All statements of this task inside the block commit together or not at all."""
+        async with self._db.transaction():
+            yield
+
+    async def fetch_one(self, query: ClauseElement) -> dict[str, Any] | None:
+        record = await self._db.fetch_one(query)
+        return None if record is None else self._row(query, record)
+
+    async def fetch_all(self, query: ClauseElement) -> list[dict[str, Any]]:
+        return [self._row(query, record) for record in await self._db.fetch_all(query)]
+
+    async def execute(self, query: ClauseElement) -> None:
+        await self._db.execute(query)
+
+    async def ping(self) -> None:
+        await self._db.fetch_one(sa.text("SELECT 1"))
+
+    async def schema_revisions(self) -> set[str]:
+        """The Alembic revisions applied to this database (empty before the first migrate)."""
+        try:
+            rows = await self._db.fetch_all(sa.text("SELECT version_num FROM alembic_version"))
+        except Exception:
+            return set()
+        return {row[0] for row in rows}
+
+    @staticmethod
+    def _row(query: ClauseElement, record: Any) -> dict[str, Any]:
+        # Keyed by the statement's own columns: the two backends' records differ otherwise.
+        return {
+            column.key: _normalise(record[column.key], column.type)
+            for column in query.exported_columns  # type: ignore[attr-defined]
+        }

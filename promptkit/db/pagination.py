@@ -1,0 +1,59 @@
+"""Keyset pagination: stable order by (created_at, id), with an opaque cursor."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..errors import ValidationFailed
+from .engine import Database
+
+
+def encode_cursor(row: dict[str, Any]) -> str:
+    raw = json.dumps([row["created_at"].isoformat(), row["id"]]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created_at, row_id = json.loads(raw)
+        position = datetime.fromisoformat(created_at)
+        if not isinstance(row_id, str) or position.tzinfo is None:
+            raise ValueError
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as error:
+        raise ValidationFailed(
+            "cursor is not one this API issued",
+            details=[{"loc": ["query", "cursor"], "msg": "invalid cursor"}],
+        ) from error
+    return position, row_id
+
+
+async def fetch_page(
+    db: Database,
+    query: sa.Select[Any],
+    table: sa.Table,
+    *,
+    limit: int,
+    cursor: str | None,
+    newest_first: bool = True,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of `query` and the cursor of the next page (None on the last one)."""
+    created, row_id = table.c.created_at, table.c.id
+    if cursor is not None:
+        position, last_id = decode_cursor(cursor)
+        if newest_first:
+            after = sa.or_(created < position, sa.and_(created == position, row_id < last_id))
+        else:
+            after = sa.or_(created > position, sa.and_(created == position, row_id > last_id))
+        query = query.where(after)
+    order = (created.desc(), row_id.desc()) if newest_first else (created.asc(), row_id.asc())
+    rows = await db.fetch_all(query.order_by(*order).limit(limit + 1))
+    if len(rows) > limit:
+        return rows[:limit], encode_cursor(rows[limit - 1])
+    return rows, None

@@ -1,0 +1,64 @@
+"""Projects: the root of everything a user owns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from .engine import Database, new_id, now
+from .pagination import fetch_page
+from .tables import projects
+
+COLUMNS = (projects.c.id, projects.c.name, projects.c.created_at, projects.c.updated_at)
+
+
+def _mine(owner_id: str, project_id: str) -> sa.ColumnElement[bool]:
+    return sa.and_(projects.c.id == project_id, projects.c.owner_id == owner_id)
+
+
+async def create(db: Database, owner_id: str, name: str) -> dict[str, Any]:
+    stamp = now()
+    row = {"id": new_id("prj"), "name": name, "created_at": stamp, "updated_at": stamp}
+    await db.execute(sa.insert(projects).values(owner_id=owner_id, **row))
+    return row
+
+
+async def list_page(
+    db: Database, owner_id: str, *, limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    query = sa.select(*COLUMNS).where(projects.c.owner_id == owner_id)
+    return await fetch_page(db, query, projects, limit=limit, cursor=cursor)
+
+
+async def get(db: Database, owner_id: str, project_id: str) -> dict[str, Any] | None:
+    return await db.fetch_one(sa.select(*COLUMNS).where(_mine(owner_id, project_id)))
+
+
+async def rename(db: Database, owner_id: str, project_id: str, name: str) -> dict[str, Any] | None:
+    query = (
+        sa.update(projects)
+        .where(_mine(owner_id, project_id))
+        .values(name=name, updated_at=now())
+        .returning(*COLUMNS)
+    )
+    return await db.fetch_one(query)
+
+
+async def delete(db: Database, owner_id: str, project_id: str) -> bool:
+    """Delete a project; the database cascades to prompts, conversations, messages, files."""
+    query = sa.delete(projects).where(_mine(owner_id, project_id)).returning(projects.c.id)
+    return await db.fetch_one(query) is not None
+
+
+async def lock(db: Database, project_id: str) -> None:
+    """Take the project's row lock for the rest of the transaction.
+
+    A write as the first statement: PostgreSQL locks the row, SQLite takes its write lock at
+    once (a read first could not be upgraded safely), so writers of one project queue here.
+    """
+    await db.execute(
+        sa.update(projects)
+        .where(projects.c.id == project_id)
+        .values(updated_at=projects.c.updated_at)
+    )

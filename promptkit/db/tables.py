@@ -1,0 +1,113 @@
+"""The schema: SQLAlchemy Core tables on one MetaData. Alembic migrates to exactly this."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ID = sa.String(32)
+OWNER = sa.String(255)
+NAME_MAX = 200
+
+
+def _timestamp(name: str) -> sa.Column[sa.DateTime]:
+    return sa.Column(name, sa.DateTime(timezone=True), nullable=False)
+
+
+def _parent(table: str) -> sa.Column[str]:
+    return sa.Column(
+        f"{table[:-1]}_id", ID, sa.ForeignKey(f"{table}.id", ondelete="CASCADE"), nullable=False
+    )
+
+
+projects = sa.Table(
+    "projects",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("owner_id", OWNER, nullable=False),
+    sa.Column("name", sa.String(NAME_MAX), nullable=False),
+    _timestamp("created_at"),
+    _timestamp("updated_at"),
+    sa.Index("ix_projects_owner_created", "owner_id", "created_at", "id"),
+)
+
+prompts = sa.Table(
+    "prompts",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    _parent("projects"),
+    sa.Column("owner_id", OWNER, nullable=False),
+    sa.Column("name", sa.String(NAME_MAX), nullable=False),
+    sa.Column("content", sa.Text, nullable=False),
+    sa.Column("is_active", sa.Boolean, nullable=False, default=False),
+    _timestamp("created_at"),
+    _timestamp("updated_at"),
+    sa.Index("ix_prompts_project_created", "project_id", "created_at", "id"),
+    sa.Index("ix_prompts_owner", "owner_id"),
+    # At most one active prompt per project, enforced by the database itself.
+    sa.Index(
+        "uq_prompts_one_active_per_project",
+        "project_id",
+        unique=True,
+        postgresql_where=sa.text("is_active"),
+        sqlite_where=sa.text("is_active"),
+    ),
+)
+
+conversations = sa.Table(
+    "conversations",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    _parent("projects"),
+    sa.Column("owner_id", OWNER, nullable=False),
+    sa.Column("title", sa.String(NAME_MAX), nullable=False, default=""),
+    # A lease held while a reply streams: one stream per conversation, across every worker.
+    # A crashed stream's lease simply expires.
+    sa.Column("stream_lease", sa.String(32), nullable=True),
+    sa.Column("stream_lease_expires_at", sa.DateTime(timezone=True), nullable=True),
+    _timestamp("created_at"),
+    _timestamp("updated_at"),
+    sa.Index("ix_conversations_project_created", "project_id", "created_at", "id"),
+    sa.Index("ix_conversations_owner", "owner_id"),
+)
+
+messages = sa.Table(
+    "messages",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    _parent("conversations"),
+    sa.Column("owner_id", OWNER, nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("content", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("model", sa.String(200), nullable=True),
+    sa.Column("usage", sa.JSON, nullable=True),
+    _timestamp("created_at"),
+    sa.Index("ix_messages_conversation_created", "conversation_id", "created_at", "id"),
+    sa.Index("ix_messages_owner", "owner_id"),
+)
+
+file_metadata = sa.Table(
+    "file_metadata",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    _parent("projects"),
+    sa.Column("owner_id", OWNER, nullable=False),
+    sa.Column("filename", sa.String(255), nullable=False),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False),
+    sa.Column("content_type", sa.String(255), nullable=False),
+    sa.Column("provider", sa.String(64), nullable=False),
+    sa.Column("provider_file_id", sa.String(255), nullable=False),
+    _timestamp("created_at"),
+    sa.Index("ix_file_metadata_project_created", "project_id", "created_at", "id"),
+    sa.Index("ix_file_metadata_owner", "owner_id"),
+)

@@ -1,0 +1,57 @@
+"""Errors that carry their HTTP status and a message that is safe to show to a client."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ApiError(Exception):
+    """An error answered as `{"error": {"code", "message"}}` with `status`."""
+
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, *, details: list[Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class BadRequest(ApiError):
+    status, code = 400, "bad_request"
+
+
+class AuthenticationError(ApiError):
+    """No credential, or one that fails a check. Plugins raise it from `authenticate`."""
+
+    status, code = 401, "unauthenticated"
+
+
+class NotFound(ApiError):
+    status, code = 404, "not_found"
+
+
+class Conflict(ApiError):
+    status, code = 409, "conflict"
+
+
+class PayloadTooLarge(ApiError):
+    status, code = 413, "payload_too_large"
+
+
+class UnsupportedMediaType(ApiError):
+    status, code = 415, "unsupported_media_type"
+
+
+class ValidationFailed(ApiError):
+    status, code = 422, "validation_error"
+
+
+class ProviderError(ApiError):
+    """An outside service (LLM, file store) failed. Plugins raise it with a safe message."""
+
+    status, code = 502, "provider_error"
+
+
+class ServiceUnavailable(ApiError):
+    status, code = 503, "service_unavailable"

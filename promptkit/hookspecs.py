@@ -1,0 +1,130 @@
+"""The hooks: the kernel's only door to the outside.
+
+A plugin implements some of these with `@promptkit.hookimpl` and is found through the
+`promptkit` entry point group. A hookimpl may take any subset of a hook's arguments, by name.
+Only `promptkit.plugins.Plugins` calls these hooks; see it for how answers are combined.
+
+Two kinds of hook:
+- claim-or-pass (`authenticate`, `complete_stream`, `store_file`, `delete_stored_file`): every
+  plugin is asked in turn; the first that returns something other than None answers and the
+  rest are ignored. Built-in fallbacks are `trylast`, so an installed plugin answers first.
+- observers (`on_message_saved`, `shutdown`): every plugin is called; one plugin raising is
+  logged with its name and never stops the others or the request.
+- `startup` and `register_commands`: every plugin is called; one raising stops start-up with
+  its name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any
+
+import click
+import pluggy
+from quart import Quart, Request
+
+from .hooktypes import ChatRequest, Principal, StoredFile, StreamEnd, Upload
+
+hookspec = pluggy.HookspecMarker("promptkit")
+
+
+@hookspec
+def authenticate(request: Request, app: Quart) -> Principal | None | Awaitable[Principal | None]:
+    """Identify the caller of a protected route.
+
+    Called once per request to any route except `/health*`, `/openapi.json` and `/docs`, before
+    the view runs. Read the credential from `request.headers` or `request.cookies`; never read
+    the body. May be a plain function or `async def`.
+
+    Return a `Principal` when the credential is yours and valid, or None when there is no
+    credential you recognise (another plugin may know it). The first Principal wins; when every
+    plugin returns None the request answers 401. Raise `promptkit.AuthenticationError` with a
+    safe reason ("token expired") when the credential is yours but fails a check: the request
+    answers 401 with that reason and no later plugin is asked. Raise
+    `promptkit.ServiceUnavailable` when you cannot decide now (key server down): 503. Never put
+    the token in a message or a log line.
+    """
+
+
+@hookspec
+def complete_stream(
+    chat: ChatRequest, app: Quart
+) -> AsyncIterator[str | StreamEnd] | None | Awaitable[AsyncIterator[str | StreamEnd] | None]:
+    """Stream a reply to `chat`, or pass.
+
+    Called by `POST /chat` once the user message is stored. Return None when you do not serve
+    `chat.model` (or are not configured); otherwise return an async iterator, without starting
+    any network work yet. Do not write the hookimpl as an `async def` generator: that would
+    claim every call. A plain function returning an async generator is the usual shape.
+
+    The iterator yields each text delta as a `str` as soon as it arrives, then one `StreamEnd`
+    with the finish reason, the model that answered and the token usage when known. Raise
+    `promptkit.ProviderError` with a message safe to show a user when the provider fails, before
+    or during the stream; the kernel sends it as an `error` part and stores what was produced.
+    The kernel may stop iterating at any time (the client went away): release the upstream
+    connection in a `finally` block of the generator, and never swallow `CancelledError`.
+    """
+
+
+@hookspec
+def on_message_saved(
+    message: dict[str, Any], conversation: dict[str, Any], principal: Principal, app: Quart
+) -> None | Awaitable[None]:
+    """Observe a chat message that was just stored.
+
+    Called after each user and assistant message of `POST /chat` is committed, with the message
+    and its conversation as the API shapes them. May be `async def`. Every plugin is called;
+    the return value is ignored; an exception is logged with the plugin's name and the chat
+    goes on. Keep it quick or hand slow work to a task of your own: the chat waits for it.
+    """
+
+
+@hookspec
+def store_file(
+    upload: Upload, project: dict[str, Any], principal: Principal, app: Quart
+) -> StoredFile | None | Awaitable[StoredFile | None]:
+    """Put the bytes of an uploaded file somewhere, or pass.
+
+    Called by `POST /projects/{id}/files` after the upload is spooled to disk and checked, before
+    any row is written. Stream from `upload.path`; never read it whole into memory. Return where
+    the bytes went, or None to let another plugin take it (when every plugin passes, the upload
+    answers 503). Raise `promptkit.ProviderError` when the provider fails: the client gets 502
+    and no row is written. May be `async def`.
+    """
+
+
+@hookspec
+def delete_stored_file(
+    stored: StoredFile, principal: Principal, app: Quart
+) -> bool | None | Awaitable[bool | None]:
+    """Delete a file that `store_file` stored, or pass.
+
+    Called by `DELETE /files/{id}` and by a project delete, before the row is removed. Return
+    True when `stored.provider` is yours and the file is gone (a file already absent counts as
+    deleted, so retries are safe); None when it is not yours. Raise `promptkit.ProviderError`
+    when the delete failed: the row stays and the client gets 502. May be `async def`.
+    """
+
+
+@hookspec
+def startup(app: Quart) -> None | Awaitable[None]:
+    """Prepare per-app state before the server accepts requests.
+
+    Called once per app as it starts serving. Keep clients and caches in
+    `app.extensions["<your plugin>"]`, not in module globals: tests and workers run several apps.
+    Raising stops start-up with your plugin's name in the error.
+    """
+
+
+@hookspec
+def shutdown(app: Quart) -> None | Awaitable[None]:
+    """Release what `startup` made (close HTTP clients). Called once as the app stops serving."""
+
+
+@hookspec
+def register_commands(cli: click.Group) -> None:
+    """Add subcommands to the `promptkit` command line (`@cli.command()`).
+
+    Called once when the command line starts, before any command runs; must be a plain
+    function. Import heavy modules inside your commands, not here, so `--help` stays fast.
+    """

@@ -1,0 +1,69 @@
+"""The values that cross the hook boundary between the kernel and plugins."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the owner of every row the request may touch."""
+
+    user_id: str
+    session_id: str | None = None
+    org_id: str | None = None
+    org_slug: str | None = None
+    org_role: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    """What a `complete_stream` provider is asked to answer.
+
+    `messages` is ready to send upstream: the active prompt first (as `system`), then the history
+    oldest first, trimmed to the context budget, ending with the new user message.
+    """
+
+    model: str
+    messages: list[ChatMessage]
+    user_id: str
+    conversation_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEnd:
+    """The last item a `complete_stream` iterator yields, after the text deltas."""
+
+    finish_reason: Literal["stop", "length"] = "stop"
+    model: str | None = None
+    usage: dict[str, int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """A file received by `POST /projects/{id}/files`, spooled to disk by the kernel.
+
+    `path` is a temporary file that holds the bytes; read it, never keep it: it is removed once
+    the request ends. `filename` is for display only, never a path.
+    """
+
+    path: str
+    filename: str
+    content_type: str
+    size_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """Where a `store_file` plugin put the bytes."""
+
+    provider_file_id: str
+    provider: str
+    extra: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,59 @@
+"""Projects: `/projects` and `/projects/{id}`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Blueprint
+from quart_schema import validate_querystring, validate_request, validate_response
+
+from .. import context
+from ..db import projects as q
+from ..errors import NotFound
+from ..schemas import ListQuery, Page, Project, ProjectIn
+from . import found, page
+
+blueprint = Blueprint("projects", __name__)
+
+
+@blueprint.get("/projects")
+@validate_querystring(ListQuery)
+@validate_response(Page[Project])
+async def list_projects(query_args: ListQuery) -> dict[str, Any]:
+    """List my projects, newest first."""
+    rows, cursor = await q.list_page(
+        context.db(), context.principal().user_id, limit=query_args.limit, cursor=query_args.cursor
+    )
+    return page(rows, cursor)
+
+
+@blueprint.post("/projects")
+@validate_request(ProjectIn)
+@validate_response(Project, 201)
+async def create_project(data: ProjectIn) -> tuple[dict[str, Any], int]:
+    """Create a project."""
+    return await q.create(context.db(), context.principal().user_id, data.name), 201
+
+
+@blueprint.get("/projects/<project_id>")
+@validate_response(Project)
+async def get_project(project_id: str) -> dict[str, Any]:
+    """Read a project."""
+    return found(await q.get(context.db(), context.principal().user_id, project_id), "project")
+
+
+@blueprint.patch("/projects/<project_id>")
+@validate_request(ProjectIn)
+@validate_response(Project)
+async def rename_project(project_id: str, data: ProjectIn) -> dict[str, Any]:
+    """Rename a project."""
+    row = await q.rename(context.db(), context.principal().user_id, project_id, data.name)
+    return found(row, "project")
+
+
+@blueprint.delete("/projects/<project_id>")
+async def delete_project(project_id: str) -> tuple[str, int]:
+    """Delete a project and everything in it."""
+    if not await q.delete(context.db(), context.principal().user_id, project_id):
+        raise NotFound("project not found")
+    return "", 204

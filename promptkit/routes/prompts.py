@@ -1,0 +1,91 @@
+"""Prompts: `/projects/{id}/prompts`, `/prompts/{id}` and atomic activation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Blueprint
+from quart_schema import validate_querystring, validate_request, validate_response
+
+from .. import context
+from ..db import projects
+from ..db import prompts as q
+from ..errors import NotFound
+from ..schemas import ListQuery, Page, Prompt, PromptIn, PromptPatch
+from . import found, page
+
+blueprint = Blueprint("prompts", __name__)
+
+
+async def _my_project(project_id: str) -> dict[str, Any]:
+    return found(
+        await projects.get(context.db(), context.principal().user_id, project_id), "project"
+    )
+
+
+@blueprint.get("/projects/<project_id>/prompts")
+@validate_querystring(ListQuery)
+@validate_response(Page[Prompt])
+async def list_prompts(project_id: str, query_args: ListQuery) -> dict[str, Any]:
+    """List the prompts of a project, newest first."""
+    await _my_project(project_id)
+    rows, cursor = await q.list_page(
+        context.db(),
+        context.principal().user_id,
+        project_id,
+        limit=query_args.limit,
+        cursor=query_args.cursor,
+    )
+    return page(rows, cursor)
+
+
+@blueprint.post("/projects/<project_id>/prompts")
+@validate_request(PromptIn)
+@validate_response(Prompt, 201)
+async def create_prompt(project_id: str, data: PromptIn) -> tuple[dict[str, Any], int]:
+    """Create a prompt; with `is_active` it becomes the project's system prompt."""
+    await _my_project(project_id)
+    row = await q.create(
+        context.db(),
+        context.principal().user_id,
+        project_id,
+        name=data.name,
+        content=data.content,
+        is_active=data.is_active,
+    )
+    return row, 201
+
+
+@blueprint.get("/prompts/<prompt_id>")
+@validate_response(Prompt)
+async def get_prompt(prompt_id: str) -> dict[str, Any]:
+    """Read a prompt."""
+    return found(await q.get(context.db(), context.principal().user_id, prompt_id), "prompt")
+
+
+@blueprint.patch("/prompts/<prompt_id>")
+@validate_request(PromptPatch)
+@validate_response(Prompt)
+async def update_prompt(prompt_id: str, data: PromptPatch) -> dict[str, Any]:
+    """Edit a prompt's name or content."""
+    changes = data.model_dump(exclude_none=True)
+    user_id = context.principal().user_id
+    if not changes:
+        return found(await q.get(context.db(), user_id, prompt_id), "prompt")
+    return found(await q.update(context.db(), user_id, prompt_id, changes), "prompt")
+
+
+@blueprint.delete("/prompts/<prompt_id>")
+async def delete_prompt(prompt_id: str) -> tuple[str, int]:
+    """Delete a prompt."""
+    if not await q.delete(context.db(), context.principal().user_id, prompt_id):
+        raise NotFound("prompt not found")
+    return "", 204
+
+
+@blueprint.post("/prompts/<prompt_id>/activate")
+@validate_response(Prompt)
+async def activate_prompt(prompt_id: str) -> dict[str, Any]:
+    """Make this prompt the project's one active (system) prompt, atomically."""
+    row = await q.activate(context.db(), context.principal().user_id, prompt_id)
+    return found(row, "prompt")

@@ -1,0 +1,123 @@
+"""Request and response shapes of the HTTP API (they generate `/openapi.json`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from .db.tables import NAME_MAX
+
+CONTENT_MAX = 200_000
+
+
+def _printable(value: str) -> str:
+    # NUL and other control characters break PostgreSQL text and every UI; tabs/newlines are fine.
+    if any(ord(char) < 32 and char not in "\t\n\r" for char in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_MAX),
+    AfterValidator(_printable),
+]
+Title = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=NAME_MAX), AfterValidator(_printable)
+]
+Content = Annotated[str, StringConstraints(max_length=CONTENT_MAX), AfterValidator(_printable)]
+
+
+class Body(BaseModel):
+    """A JSON body: types are strict (no "true" for true), unknown fields are ignored."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+
+class ListQuery(BaseModel):
+    limit: int = Field(20, ge=1, le=100)
+    cursor: str | None = Field(None, max_length=512)
+
+
+class ProjectIn(Body):
+    name: Name
+
+
+class PromptIn(Body):
+    name: Name
+    content: Content
+    is_active: bool = False
+
+
+class PromptPatch(Body):
+    name: Name | None = None
+    content: Content | None = None
+
+
+class ConversationIn(Body):
+    title: Title = ""
+
+
+class ConversationPatch(Body):
+    title: Title
+
+
+class Project(BaseModel):
+    id: str
+    name: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class Prompt(BaseModel):
+    id: str
+    project_id: str
+    name: str
+    content: str
+    is_active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class Conversation(BaseModel):
+    id: str
+    project_id: str
+    title: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class Message(BaseModel):
+    id: str
+    conversation_id: str
+    role: Literal["user", "assistant"]
+    content: str
+    status: Literal["complete", "partial", "error"]
+    model: str | None
+    usage: Usage | None
+    created_at: datetime
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    data: list[T]
+    next_cursor: str | None
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: list[Any] | None = None
+
+
+class Error(BaseModel):
+    error: ErrorBody

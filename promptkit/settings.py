@@ -1,0 +1,55 @@
+"""Configuration, read once from the environment (and a `.env` file in the working directory)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+DEFAULT_MODEL = "gpt-4.1-mini"
+DEFAULT_MAX_UPLOAD_BYTES = 512 * 1024 * 1024
+
+
+def _csv(value: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (value or "").split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite:///promptkit.sqlite3"
+    data_dir: Path = Path(".promptkit")
+    default_model: str = DEFAULT_MODEL
+    disabled_plugins: tuple[str, ...] = ()
+    cors_origins: tuple[str, ...] = ()
+    rate_limit: str | None = None
+    redis_url: str | None = None
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    max_json_bytes: int = 1024 * 1024
+    context_budget_chars: int = 48_000
+    # Everything else the environment holds, for plugins to read their own names from.
+    environ: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        if environ is None:
+            load_dotenv(Path.cwd() / ".env", override=False)
+            environ = dict(os.environ)
+        defaults = cls()
+        return cls(
+            database_url=environ.get("DATABASE_URL") or defaults.database_url,
+            data_dir=Path(environ.get("PROMPTKIT_DATA_DIR") or defaults.data_dir),
+            default_model=environ.get("PROMPTKIT_MODEL") or defaults.default_model,
+            disabled_plugins=_csv(environ.get("PROMPTKIT_DISABLED_PLUGINS")),
+            cors_origins=_csv(environ.get("PROMPTKIT_CORS_ORIGINS")),
+            rate_limit=environ.get("PROMPTKIT_RATE_LIMIT") or None,
+            redis_url=environ.get("REDIS_URL") or None,
+            max_upload_bytes=int(
+                environ.get("PROMPTKIT_MAX_UPLOAD_BYTES") or defaults.max_upload_bytes
+            ),
+            context_budget_chars=int(
+                environ.get("PROMPTKIT_CONTEXT_BUDGET_CHARS") or defaults.context_budget_chars
+            ),
+            environ=environ,
+        )

@@ -1,0 +1,93 @@
+"""Fixtures shared by every test: a migrated database (SQLite, or PostgreSQL when
+DATABASE_URL says so), an app with its lifespan running, and credentials for test users."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from promptkit import Principal, hookimpl
+from promptkit.app import PromptkitApp, create_app
+from promptkit.db.engine import sync_url
+from promptkit.db.tables import metadata
+from promptkit.migrate import upgrade
+from promptkit.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A freshly migrated database for the whole run."""
+    url = os.environ.get("DATABASE_URL") or ""
+    if url.startswith(("postgres://", "postgresql")):
+        engine = sa.create_engine(sync_url(url))
+        with engine.begin() as connection:
+            connection.execute(sa.text("DROP SCHEMA public CASCADE"))
+            connection.execute(sa.text("CREATE SCHEMA public"))
+        engine.dispose()
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+    upgrade(url)
+    yield url
+
+
+@pytest.fixture
+def clean_database(database_url: str) -> Iterator[str]:
+    """Empty every table before the test, so tests never see each other's rows."""
+    engine = sa.create_engine(sync_url(database_url))
+    with engine.begin() as connection:
+        for table in reversed(metadata.sorted_tables):
+            connection.execute(table.delete())
+    engine.dispose()
+    yield database_url
+
+
+class HeaderAuth:
+    """Test credentials: `Authorization: Bearer test:<user id>`."""
+
+    @hookimpl
+    def authenticate(self, request: Any) -> Principal | None:
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if token.startswith("test:"):
+            return Principal(user_id=token.removeprefix("test:"))
+        return None
+
+
+@pytest.fixture
+def auth() -> Callable[[str], dict[str, str]]:
+    """Headers that authenticate as the given user id."""
+
+    def headers(user_id: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer test:{user_id}"}
+
+    return headers
+
+
+@pytest.fixture
+def settings(clean_database: str, tmp_path: Path) -> Settings:
+    return Settings(database_url=clean_database, data_dir=tmp_path / "data")
+
+
+@pytest.fixture
+def make_app(settings: Settings) -> Callable[..., PromptkitApp]:
+    def make(*plugins: object, **overrides: Any) -> PromptkitApp:
+        merged = Settings(**{**settings.__dict__, **overrides})
+        return create_app(merged, plugins=[HeaderAuth(), *plugins])
+
+    return make
+
+
+@pytest.fixture
+async def app(make_app: Callable[..., PromptkitApp]) -> AsyncIterator[PromptkitApp]:
+    app = make_app()
+    async with app.test_app():
+        yield app
+
+
+@pytest.fixture
+def client(app: PromptkitApp) -> Any:
+    return app.test_client()
