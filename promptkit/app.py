@@ -16,7 +16,7 @@ from .db import Database
 from .errors import ApiError, AuthenticationError, UnsupportedMediaType, ValidationFailed
 from .migrate import head_revisions
 from .plugins import Plugins, build_plugin_manager
-from .routes import conversations, health, projects, prompts
+from .routes import chat, conversations, files, health, projects, prompts
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None, *, plugins: Iterable[object] = 
         redoc_ui_path=None,
         scalar_ui_path=None,
     )
-    for module in (health, projects, prompts, conversations):
+    for module in (health, projects, prompts, conversations, chat, files):
         app.register_blueprint(module.blueprint)
 
     @app.before_serving

@@ -29,7 +29,7 @@ hookspec = pluggy.HookspecMarker("promptkit")
 
 
 @hookspec
-def authenticate(request: Request, app: Quart) -> Principal | None | Awaitable[Principal | None]:
+def authenticate(request: Request, app: Quart) -> Principal | Awaitable[Principal | None] | None:
     """Identify the caller of a protected route.
 
     Called once per request to any route except `/health*`, `/openapi.json` and `/docs`, before
@@ -49,7 +49,7 @@ def authenticate(request: Request, app: Quart) -> Principal | None | Awaitable[P
 @hookspec
 def complete_stream(
     chat: ChatRequest, app: Quart
-) -> AsyncIterator[str | StreamEnd] | None | Awaitable[AsyncIterator[str | StreamEnd] | None]:
+) -> AsyncIterator[str | StreamEnd] | Awaitable[AsyncIterator[str | StreamEnd] | None] | None:
     """Stream a reply to `chat`, or pass.
 
     Called by `POST /chat` once the user message is stored. Return None when you do not serve
@@ -69,7 +69,7 @@ def complete_stream(
 @hookspec
 def on_message_saved(
     message: dict[str, Any], conversation: dict[str, Any], principal: Principal, app: Quart
-) -> None | Awaitable[None]:
+) -> Awaitable[None] | None:
     """Observe a chat message that was just stored.
 
     Called after each user and assistant message of `POST /chat` is committed, with the message
@@ -82,7 +82,7 @@ def on_message_saved(
 @hookspec
 def store_file(
     upload: Upload, project: dict[str, Any], principal: Principal, app: Quart
-) -> StoredFile | None | Awaitable[StoredFile | None]:
+) -> StoredFile | Awaitable[StoredFile | None] | None:
     """Put the bytes of an uploaded file somewhere, or pass.
 
     Called by `POST /projects/{id}/files` after the upload is spooled to disk and checked, before
@@ -96,7 +96,7 @@ def store_file(
 @hookspec
 def delete_stored_file(
     stored: StoredFile, principal: Principal, app: Quart
-) -> bool | None | Awaitable[bool | None]:
+) -> bool | Awaitable[bool | None] | None:
     """Delete a file that `store_file` stored, or pass.
 
     Called by `DELETE /files/{id}` and by a project delete, before the row is removed. Return
@@ -107,7 +107,7 @@ def delete_stored_file(
 
 
 @hookspec
-def startup(app: Quart) -> None | Awaitable[None]:
+def startup(app: Quart) -> Awaitable[None] | None:
     """Prepare per-app state before the server accepts requests.
 
     Called once per app as it starts serving. Keep clients and caches in
@@ -117,7 +117,7 @@ def startup(app: Quart) -> None | Awaitable[None]:
 
 
 @hookspec
-def shutdown(app: Quart) -> None | Awaitable[None]:
+def shutdown(app: Quart) -> Awaitable[None] | None:
     """Release what `startup` made (close HTTP clients). Called once as the app stops serving."""
 
 

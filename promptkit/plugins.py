@@ -49,18 +49,18 @@ def build_plugin_manager(disabled: Iterable[str] = (), extra: Iterable[object] =
 
 def describe_plugins(pm: Any) -> list[dict[str, Any]]:
     """Name, version, hooks and whether built in, for `promptkit plugins`."""
-    distributions = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
+    distributions = {ep.name: ep.dist for ep in importlib.metadata.entry_points(group=GROUP)}
     rows = []
     for name, plugin in sorted(pm.list_name_plugin(), key=lambda pair: str(pair[0])):
         if plugin is None:  # blocked
             continue
-        dist = distributions.get(id(plugin))
+        dist = distributions.get(name)
         rows.append(
             {
                 "name": name,
                 "version": dist.version if dist else None,
                 "hooks": sorted(caller.name for caller in pm.get_hookcallers(plugin) or []),
-                "builtin": bool(dist and dist.project_name == "promptkit"),
+                "builtin": bool(dist and dist.name == "promptkit"),
             }
         )
     return rows
@@ -183,7 +183,9 @@ class Plugins:
 
 def _in_call_order(caller: Any) -> list[Any]:
     """The hookimpls in the order pluggy would call them (it walks its list backwards)."""
-    return [impl for impl in reversed(caller.get_hookimpls()) if not (impl.hookwrapper or impl.wrapper)]
+    return [
+        impl for impl in reversed(caller.get_hookimpls()) if not (impl.hookwrapper or impl.wrapper)
+    ]
 
 
 def _args_for(impl: Any, **kwargs: Any) -> dict[str, Any]:

@@ -37,7 +37,9 @@ async def test_list_is_newest_first_and_paginates(client, auth):
     alice = auth("alice")
     names = [f"p{i}" for i in range(5)]
     for name in names:
-        assert (await client.post("/projects", json={"name": name}, headers=alice)).status_code == 201
+        assert (
+            await client.post("/projects", json={"name": name}, headers=alice)
+        ).status_code == 201
     seen, cursor = [], None
     while True:
         url = "/projects?limit=2" + (f"&cursor={cursor}" if cursor else "")

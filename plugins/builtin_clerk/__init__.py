@@ -1,0 +1,1 @@
+"""builtin_clerk: the `authenticate` plugin that verifies Clerk session tokens."""

@@ -1,0 +1,1 @@
+"""builtin_files: the `store_file` plugin that keeps uploads in the OpenAI Files API."""

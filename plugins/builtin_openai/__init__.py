@@ -1,0 +1,1 @@
+"""builtin_openai: the `complete_stream` provider for OpenAI and OpenAI-compatible servers."""

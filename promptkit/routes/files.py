@@ -1,0 +1,7 @@
+"""Files: `/projects/{id}/files` and `/files/{id}`."""
+
+from __future__ import annotations
+
+from quart import Blueprint
+
+blueprint = Blueprint("files", __name__)
