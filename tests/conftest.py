@@ -23,16 +23,22 @@ from promptkit.settings import Settings
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A freshly migrated database for the whole run."""
     url = os.environ.get("DATABASE_URL") or ""
-    if url.startswith(("postgres://", "postgresql")):
-        engine = sa.create_engine(sync_url(url))
+    if not url.startswith(("postgres://", "postgresql")):
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+        upgrade(url)
+        yield url
+        return
+    engine = sa.create_engine(sync_url(url))
+    with engine.connect() as lock:
+        # One test run at a time per PostgreSQL database: a second run waits here.
+        lock.execute(sa.text("SELECT pg_advisory_lock(hashtext('promptkit tests'))"))
         with engine.begin() as connection:
             connection.execute(sa.text("DROP SCHEMA public CASCADE"))
             connection.execute(sa.text("CREATE SCHEMA public"))
-        engine.dispose()
-    else:
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
-    upgrade(url)
-    yield url
+        upgrade(url)
+        yield url
+        lock.execute(sa.text("SELECT pg_advisory_unlock(hashtext('promptkit tests'))"))
+    engine.dispose()
 
 
 @pytest.fixture
