@@ -16,7 +16,7 @@ from .db import Database
 from .errors import ApiError, AuthenticationError, UnsupportedMediaType, ValidationFailed
 from .migrate import head_revisions
 from .plugins import Plugins, build_plugin_manager
-from .routes import chat, conversations, files, health, projects, prompts
+from .routes import IdConverter, chat, conversations, files, health, projects, prompts
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,7 @@ def create_app(settings: Settings | None = None, *, plugins: Iterable[object] = 
     app.settings = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.max_json_bytes
     app.config["QUART_SCHEMA_CONVERSION_PREFERENCE"] = "pydantic"
+    app.url_map.converters["id"] = IdConverter
     app.db = Database(settings.database_url)
     app.plugins = Plugins(build_plugin_manager(settings.disabled_plugins, plugins), app)
     app.schema_heads = head_revisions()

@@ -17,7 +17,7 @@ from . import found, page
 blueprint = Blueprint("conversations", __name__)
 
 
-@blueprint.get("/projects/<project_id>/conversations")
+@blueprint.get("/projects/<id:project_id>/conversations")
 @validate_querystring(ListQuery)
 @validate_response(Page[Conversation])
 async def list_conversations(project_id: str, query_args: ListQuery) -> dict[str, Any]:
@@ -30,7 +30,7 @@ async def list_conversations(project_id: str, query_args: ListQuery) -> dict[str
     return page(rows, cursor)
 
 
-@blueprint.post("/projects/<project_id>/conversations")
+@blueprint.post("/projects/<id:project_id>/conversations")
 @validate_request(ConversationIn)
 @validate_response(Conversation, 201)
 async def create_conversation(project_id: str, data: ConversationIn) -> tuple[dict[str, Any], int]:
@@ -40,7 +40,7 @@ async def create_conversation(project_id: str, data: ConversationIn) -> tuple[di
     return await q.create(context.db(), user_id, project_id, data.title), 201
 
 
-@blueprint.get("/conversations/<conversation_id>")
+@blueprint.get("/conversations/<id:conversation_id>")
 @validate_response(Conversation)
 async def get_conversation(conversation_id: str) -> dict[str, Any]:
     """Read a conversation."""
@@ -48,7 +48,7 @@ async def get_conversation(conversation_id: str) -> dict[str, Any]:
     return found(row, "conversation")
 
 
-@blueprint.patch("/conversations/<conversation_id>")
+@blueprint.patch("/conversations/<id:conversation_id>")
 @validate_request(ConversationPatch)
 @validate_response(Conversation)
 async def retitle_conversation(conversation_id: str, data: ConversationPatch) -> dict[str, Any]:
@@ -57,7 +57,7 @@ async def retitle_conversation(conversation_id: str, data: ConversationPatch) ->
     return found(row, "conversation")
 
 
-@blueprint.delete("/conversations/<conversation_id>")
+@blueprint.delete("/conversations/<id:conversation_id>")
 async def delete_conversation(conversation_id: str) -> tuple[str, int]:
     """Delete a conversation and its messages."""
     if not await q.delete(context.db(), context.principal().user_id, conversation_id):
@@ -65,7 +65,7 @@ async def delete_conversation(conversation_id: str) -> tuple[str, int]:
     return "", 204
 
 
-@blueprint.get("/conversations/<conversation_id>/messages")
+@blueprint.get("/conversations/<id:conversation_id>/messages")
 @validate_querystring(ListQuery)
 @validate_response(Page[Message])
 async def list_messages(conversation_id: str, query_args: ListQuery) -> dict[str, Any]:

@@ -35,14 +35,14 @@ async def create_project(data: ProjectIn) -> tuple[dict[str, Any], int]:
     return await q.create(context.db(), context.principal().user_id, data.name), 201
 
 
-@blueprint.get("/projects/<project_id>")
+@blueprint.get("/projects/<id:project_id>")
 @validate_response(Project)
 async def get_project(project_id: str) -> dict[str, Any]:
     """Read a project."""
     return found(await q.get(context.db(), context.principal().user_id, project_id), "project")
 
 
-@blueprint.patch("/projects/<project_id>")
+@blueprint.patch("/projects/<id:project_id>")
 @validate_request(ProjectIn)
 @validate_response(Project)
 async def rename_project(project_id: str, data: ProjectIn) -> dict[str, Any]:
@@ -51,7 +51,7 @@ async def rename_project(project_id: str, data: ProjectIn) -> dict[str, Any]:
     return found(row, "project")
 
 
-@blueprint.delete("/projects/<project_id>")
+@blueprint.delete("/projects/<id:project_id>")
 async def delete_project(project_id: str) -> tuple[str, int]:
     """Delete a project and everything in it."""
     if not await q.delete(context.db(), context.principal().user_id, project_id):

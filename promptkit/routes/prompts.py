@@ -23,7 +23,7 @@ async def _my_project(project_id: str) -> dict[str, Any]:
     )
 
 
-@blueprint.get("/projects/<project_id>/prompts")
+@blueprint.get("/projects/<id:project_id>/prompts")
 @validate_querystring(ListQuery)
 @validate_response(Page[Prompt])
 async def list_prompts(project_id: str, query_args: ListQuery) -> dict[str, Any]:
@@ -39,7 +39,7 @@ async def list_prompts(project_id: str, query_args: ListQuery) -> dict[str, Any]
     return page(rows, cursor)
 
 
-@blueprint.post("/projects/<project_id>/prompts")
+@blueprint.post("/projects/<id:project_id>/prompts")
 @validate_request(PromptIn)
 @validate_response(Prompt, 201)
 async def create_prompt(project_id: str, data: PromptIn) -> tuple[dict[str, Any], int]:
@@ -56,14 +56,14 @@ async def create_prompt(project_id: str, data: PromptIn) -> tuple[dict[str, Any]
     return row, 201
 
 
-@blueprint.get("/prompts/<prompt_id>")
+@blueprint.get("/prompts/<id:prompt_id>")
 @validate_response(Prompt)
 async def get_prompt(prompt_id: str) -> dict[str, Any]:
     """Read a prompt."""
     return found(await q.get(context.db(), context.principal().user_id, prompt_id), "prompt")
 
 
-@blueprint.patch("/prompts/<prompt_id>")
+@blueprint.patch("/prompts/<id:prompt_id>")
 @validate_request(PromptPatch)
 @validate_response(Prompt)
 async def update_prompt(prompt_id: str, data: PromptPatch) -> dict[str, Any]:
@@ -75,7 +75,7 @@ async def update_prompt(prompt_id: str, data: PromptPatch) -> dict[str, Any]:
     return found(await q.update(context.db(), user_id, prompt_id, changes), "prompt")
 
 
-@blueprint.delete("/prompts/<prompt_id>")
+@blueprint.delete("/prompts/<id:prompt_id>")
 async def delete_prompt(prompt_id: str) -> tuple[str, int]:
     """Delete a prompt."""
     if not await q.delete(context.db(), context.principal().user_id, prompt_id):
@@ -83,7 +83,7 @@ async def delete_prompt(prompt_id: str) -> tuple[str, int]:
     return "", 204
 
 
-@blueprint.post("/prompts/<prompt_id>/activate")
+@blueprint.post("/prompts/<id:prompt_id>/activate")
 @validate_response(Prompt)
 async def activate_prompt(prompt_id: str) -> dict[str, Any]:
     """Make this prompt the project's one active (system) prompt, atomically."""
