@@ -1,1 +1,110 @@
-"""builtin_clerk: the `authenticate` plugin that verifies Clerk session tokens."""
+"""builtin_clerk: the `authenticate` plugin that verifies Clerk session tokens.
+
+Keys come from CLERK_JWT_KEY (a PEM: no network) or CLERK_JWKS_URL; with no CLERK_* setting at
+all, from a local key pair under the data directory (`promptkit keygen`, `promptkit token`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
+
+import click
+import httpx
+from quart import Quart, Request
+
+from promptkit import Principal, ServiceUnavailable, hookimpl
+
+from . import commands
+from .config import ClerkConfig
+from .keys import JwksKeys, KeySource, StaticKey, parse_public_pem
+from .local import load_or_create_local_key, local_key_path
+from .verify import Verifier
+
+if TYPE_CHECKING:
+    from promptkit.app import PromptkitApp
+
+log = logging.getLogger(__name__)
+
+EXTENSION = "promptkit_clerk"
+SESSION_COOKIE = "__session"
+
+
+@dataclass
+class ClerkState:
+    verifier: Verifier
+    http: httpx.AsyncClient | None = None
+
+    async def close(self) -> None:
+        if self.http is not None:
+            await self.http.aclose()
+
+
+@hookimpl
+async def startup(app: Quart) -> None:
+    settings = cast("PromptkitApp", app).settings
+    config = ClerkConfig.from_environ(settings.environ)
+    http = None
+    keys: KeySource
+    if config.jwt_key:
+        keys = StaticKey(parse_public_pem(config.jwt_key))
+    elif config.jwks_url:
+        http = httpx.AsyncClient(timeout=config.jwks_timeout_seconds)
+        keys = JwksKeys(
+            config.jwks_url,
+            http,
+            min_interval=config.jwks_min_refresh_seconds,
+            max_age=config.jwks_max_age_seconds,
+            secret_key=config.secret_key,
+        )
+    else:
+        key, _ = load_or_create_local_key(settings.data_dir)
+        keys = StaticKey(key)
+        log.warning(
+            "\n%s\nNO CLERK KEY IS SET: tokens are verified with the LOCAL development key %s."
+            "\nAnyone who can read that file can sign in as any user. Never run this in "
+            "production:\nset CLERK_JWT_KEY (or CLERK_JWKS_URL). Get a token: promptkit token "
+            "<user id>\n%s",
+            "!" * 78,
+            local_key_path(settings.data_dir),
+            "!" * 78,
+        )
+    app.extensions[EXTENSION] = ClerkState(Verifier(config, keys), http)
+
+
+@hookimpl
+async def shutdown(app: Quart) -> None:
+    state = app.extensions.pop(EXTENSION, None)
+    if state is not None:
+        await state.close()
+
+
+@hookimpl(trylast=True)
+async def authenticate(request: Request, app: Quart) -> Principal | None:
+    token = session_token(request)
+    if token is None:
+        return None
+    state: ClerkState | None = app.extensions.get(EXTENSION)
+    if state is None:
+        raise ServiceUnavailable("authentication is not ready")
+    return await state.verifier.verify(token)
+
+
+def session_token(request: Request) -> str | None:
+    """The bearer token, else the `__session` cookie; None when neither looks like a JWT.
+
+    A credential that is not a compact JWS (three dot-separated parts) is not ours: passing
+    lets another `authenticate` plugin claim it, and the kernel answers 401 if none does.
+    """
+    scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer":
+        token = credential.strip()
+    else:
+        token = request.cookies.get(SESSION_COOKIE, "").strip()
+    return token if token.count(".") == 2 else None
+
+
+@hookimpl
+def register_commands(cli: click.Group) -> None:
+    commands.register(cli)

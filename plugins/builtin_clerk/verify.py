@@ -1,0 +1,135 @@
+"""Verify a Clerk session token as Clerk documents it, and turn its claims into a Principal.
+
+Order matters: the header is parsed and the algorithm checked (RS256 only) before any key is
+looked up, the signature before any claim is trusted, and the claims before the principal is
+built. Each failure answers with a short reason that never includes the token.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from joserfc import jwt
+from joserfc.errors import (
+    BadSignatureError,
+    ClaimError,
+    ExceededSizeError,
+    ExpiredTokenError,
+    JoseError,
+    MissingClaimError,
+    UnsupportedAlgorithmError,
+)
+from joserfc.jwk import GuestProtocol, RSAKey
+from joserfc.jws import JWSRegistry
+
+from promptkit import AuthenticationError, Principal, ServiceUnavailable
+
+from .config import ClerkConfig
+from .keys import JwksKeys, KeySource, UnknownKey
+
+log = logging.getLogger(__name__)
+
+# RS256 only. Clerk adds headers of its own (`cat`, `oiat`): unknown headers are ignored.
+REGISTRY = JWSRegistry(algorithms=["RS256"], strict_check_header=False)
+
+_CLAIM_REASONS = {
+    "nbf": "token not yet valid",
+    "iat": "token issued in the future",
+    "iss": "token issuer is not accepted",
+}
+
+
+class Verifier:
+    def __init__(self, config: ClerkConfig, keys: KeySource) -> None:
+        self.config = config
+        self.keys = keys
+        required = {"exp", "sub", "sid"}
+        options: dict[str, Any] = {name: {"essential": True} for name in required}
+        if config.issuer:
+            options["iss"] = {"essential": True, "value": config.issuer}
+        self.claims_registry = jwt.JWTClaimsRegistry(leeway=config.clock_skew_seconds, **options)
+
+    async def verify(self, token: str) -> Principal:
+        if self.keys.is_stale():
+            await self.keys.refresh()  # a failure keeps the old keys; checked below
+        try:
+            decoded = self._decode(token)
+        except UnknownKey:
+            reachable = await self.keys.refresh()
+            try:
+                decoded = self._decode(token)
+            except UnknownKey:
+                if not reachable or (isinstance(self.keys, JwksKeys) and not self.keys.has_keys):
+                    raise ServiceUnavailable("the token signing keys cannot be fetched") from None
+                raise AuthenticationError("token signed by an unknown key") from None
+        claims = self._check_claims(decoded.claims)
+        return principal_from(claims)
+
+    def _decode(self, token: str) -> jwt.Token:
+        try:
+            return jwt.decode(token, self._key_for, registry=REGISTRY)
+        except UnknownKey:
+            raise
+        except UnsupportedAlgorithmError:
+            raise AuthenticationError("token algorithm is not accepted (RS256 only)") from None
+        except BadSignatureError:
+            raise AuthenticationError("token signature is invalid") from None
+        except ExceededSizeError:
+            raise AuthenticationError("token is too large") from None
+        except (JoseError, ValueError, TypeError, KeyError):
+            raise AuthenticationError("token is malformed") from None
+
+    def _key_for(self, token: GuestProtocol) -> RSAKey:
+        kid = token.headers().get("kid")
+        return self.keys.key_for(kid if isinstance(kid, str) else None)
+
+    def _check_claims(self, claims: dict[str, Any]) -> dict[str, Any]:
+        try:
+            self.claims_registry.validate(claims)
+        except ExpiredTokenError:
+            raise AuthenticationError("token expired") from None
+        except MissingClaimError as error:
+            # The session claims are required: a JWT template token is not a session token.
+            raise AuthenticationError(f"token lacks required claims: {error.claim}") from None
+        except ClaimError as error:
+            reason = _CLAIM_REASONS.get(error.claim, f"token claim {error.claim!r} is invalid")
+            raise AuthenticationError(reason) from None
+        if "aud" in claims:
+            # No audience is configured, so a token that names one is for someone else (RFC 7519).
+            raise AuthenticationError("token is meant for another audience")
+        if not isinstance(claims["sid"], str):
+            raise AuthenticationError("token claim 'sid' is invalid")
+        parties = self.config.authorized_parties
+        if parties is not None and claims.get("azp") not in parties:
+            # Missing azp is refused too when parties are set, as Clerk's Python SDK does.
+            raise AuthenticationError("token authorized party (azp) is not allowed")
+        if self.config.reject_pending and claims.get("sts") == "pending":
+            raise AuthenticationError("session is pending: finish signing in first")
+        return claims
+
+
+def principal_from(claims: dict[str, Any]) -> Principal:
+    """User and session, plus the active organization from v2's `o` or v1's `org_*` claims.
+
+    The role reads `org:<role>` for both versions, as Clerk's JavaScript SDK presents it.
+    """
+    organization = claims.get("o")
+    if claims.get("v") == 2 and isinstance(organization, dict):
+        org_id, org_slug = _text(organization.get("id")), _text(organization.get("slg"))
+        role = _text(organization.get("rol"))
+        org_role = f"org:{role}" if role else None
+    else:
+        org_id, org_slug = _text(claims.get("org_id")), _text(claims.get("org_slug"))
+        org_role = _text(claims.get("org_role"))
+    return Principal(
+        user_id=claims["sub"],
+        session_id=claims["sid"],
+        org_id=org_id,
+        org_slug=org_slug,
+        org_role=org_role,
+    )
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
