@@ -11,9 +11,15 @@ from quart_schema import QuartSchema, RequestSchemaValidationError
 from quart_schema.validation import QuerystringValidationError
 from werkzeug.exceptions import HTTPException
 
-from . import context
+from . import context, cors, metrics, observability, ratelimit
 from .db import Database
-from .errors import ApiError, AuthenticationError, UnsupportedMediaType, ValidationFailed
+from .errors import (
+    ApiError,
+    AuthenticationError,
+    RateLimited,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
 from .migrate import head_revisions
 from .plugins import Plugins, build_plugin_manager
 from .routes import IdConverter, chat, conversations, files, health, projects, prompts
@@ -21,8 +27,8 @@ from .settings import Settings
 
 log = logging.getLogger(__name__)
 
-# Open to anyone: health checks and the API's own description.
-PUBLIC_ENDPOINTS = {"health.live", "health.ready", "openapi", "swagger_ui"}
+# Open to anyone: health checks and the API's own description. (`/metrics` checks its own token.)
+PUBLIC_ENDPOINTS = {"health.live", "health.ready", "openapi", "swagger_ui", "metrics.scrape"}
 
 
 class PromptkitApp(Quart):
@@ -64,12 +70,22 @@ def create_app(settings: Settings | None = None, *, plugins: Iterable[object] = 
         await app.plugins.shutdown()
         await app.db.disconnect()
 
+    # Request ids, metrics and CORS first, so that refused requests are logged and counted too.
+    observability.init_app(app)
+    metrics.init_app(app)
+    cors.init_app(app, settings.cors_origins)
+
     @app.before_request
     async def authenticate() -> None:
-        # An unknown route or method answers 404/405 before any credential is asked for.
+        # An unknown route or method answers 404/405 before any credential is asked for;
+        # a CORS preflight never carries one.
         if request.url_rule is None or request.endpoint in PUBLIC_ENDPOINTS:
             return
+        if request.method == "OPTIONS":
+            return
         g.principal = await context.plugins().authenticate(request)
+
+    ratelimit.init_app(app)  # after authenticate: limits are per user
 
     _register_error_handlers(app)
     return app
@@ -83,6 +99,8 @@ def error_response(error: ApiError) -> Response:
     response.status_code = error.status
     if isinstance(error, AuthenticationError):
         response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+    if isinstance(error, RateLimited):
+        response.headers["Retry-After"] = str(error.retry_after)
     return response
 
 

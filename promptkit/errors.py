@@ -47,6 +47,16 @@ class ValidationFailed(ApiError):
     status, code = 422, "validation_error"
 
 
+class RateLimited(ApiError):
+    """Too many requests; `retry_after` seconds until the next one is allowed."""
+
+    status, code = 429, "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class ProviderError(ApiError):
     """An outside service (LLM, file store) failed. Plugins raise it with a safe message."""
 

@@ -24,7 +24,14 @@ class Settings:
     disabled_plugins: tuple[str, ...] = ()
     cors_origins: tuple[str, ...] = ()
     rate_limit: str | None = None
+    # Every other authenticated route; generous, it only stops runaway clients. "off" disables.
+    api_rate_limit: str | None = "1200/minute"
     redis_url: str | None = None
+    # `/metrics` answers only a bearer of this token; unset, the route does not exist.
+    metrics_token: str | None = None
+    # Seconds that streams in flight get to finish after SIGTERM before they are cut.
+    graceful_timeout: float = 20.0
+    log_level: str = "INFO"
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     max_json_bytes: int = 1024 * 1024
     context_budget_chars: int = 48_000
@@ -44,7 +51,13 @@ class Settings:
             disabled_plugins=_csv(environ.get("PROMPTKIT_DISABLED_PLUGINS")),
             cors_origins=_csv(environ.get("PROMPTKIT_CORS_ORIGINS")),
             rate_limit=environ.get("PROMPTKIT_RATE_LIMIT") or None,
+            api_rate_limit=environ.get("PROMPTKIT_API_RATE_LIMIT") or defaults.api_rate_limit,
             redis_url=environ.get("REDIS_URL") or None,
+            metrics_token=environ.get("PROMPTKIT_METRICS_TOKEN") or None,
+            graceful_timeout=float(
+                environ.get("PROMPTKIT_GRACEFUL_TIMEOUT") or defaults.graceful_timeout
+            ),
+            log_level=(environ.get("PROMPTKIT_LOG_LEVEL") or defaults.log_level).upper(),
             max_upload_bytes=int(
                 environ.get("PROMPTKIT_MAX_UPLOAD_BYTES") or defaults.max_upload_bytes
             ),

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import secrets
 import sqlite3
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import databases
 import sqlalchemy as sa
 from sqlalchemy.sql import ClauseElement
+
+from ..errors import ServiceUnavailable
 
 
 class _SQLiteConnection(sqlite3.Connection):
@@ -59,6 +62,37 @@ def _normalise(value: Any, column_type: Any) -> Any:
     return value
 
 
+def _is_unreachable(error: BaseException) -> bool:
+    """Does `error` say the database cannot be reached now (rather than a statement is wrong)?"""
+    if isinstance(error, ConnectionError | TimeoutError):  # refused, reset, broken pipe
+        return True
+    if isinstance(error, OSError):
+        return error.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ETIMEDOUT)
+    if isinstance(error, sqlite3.OperationalError):
+        return "locked" in str(error) or "unable to open" in str(error)
+    try:
+        import asyncpg  # type: ignore[import-untyped]
+    except ImportError:
+        return False
+    return isinstance(
+        error,
+        asyncpg.PostgresConnectionError  # the connection broke mid-way
+        | asyncpg.exceptions.OperatorInterventionError  # the server shuts down or starts up
+        | asyncpg.InterfaceError,  # "connection is closed"
+    )
+
+
+@contextmanager
+def _unavailable_when_unreachable() -> Iterator[None]:
+    """Answer 503 while the database is away; the pool reconnects by itself once it is back."""
+    try:
+        yield
+    except Exception as error:
+        if _is_unreachable(error):
+            raise ServiceUnavailable("the database is unreachable; retry shortly") from error
+        raise
+
+
 class Database:
     """A pool of connections and the few calls the query modules need."""
 
@@ -69,7 +103,7 @@ class Database:
         if self.dialect == "sqlite":
             options = {"factory": _SQLiteConnection, "timeout": 30}
         else:
-            options = {"min_size": 1, "max_size": 20, "command_timeout": 30}
+            options = {"min_size": 1, "max_size": 20, "command_timeout": 30, "timeout": 10}
         self._db = databases.Database(self.url, **options)
 
     async def connect(self) -> None:
@@ -81,21 +115,27 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
         """All statements of this task inside the block commit together or not at all."""
-        async with self._db.transaction():
-            yield
+        with _unavailable_when_unreachable():
+            async with self._db.transaction():
+                yield
 
     async def fetch_one(self, query: ClauseElement) -> dict[str, Any] | None:
-        record = await self._db.fetch_one(query)
+        with _unavailable_when_unreachable():
+            record = await self._db.fetch_one(query)
         return None if record is None else self._row(query, record)
 
     async def fetch_all(self, query: ClauseElement) -> list[dict[str, Any]]:
-        return [self._row(query, record) for record in await self._db.fetch_all(query)]
+        with _unavailable_when_unreachable():
+            records = await self._db.fetch_all(query)
+        return [self._row(query, record) for record in records]
 
     async def execute(self, query: ClauseElement) -> None:
-        await self._db.execute(query)
+        with _unavailable_when_unreachable():
+            await self._db.execute(query)
 
     async def ping(self) -> None:
-        await self._db.fetch_one(sa.text("SELECT 1"))
+        with _unavailable_when_unreachable():
+            await self._db.fetch_one(sa.text("SELECT 1"))
 
     async def schema_revisions(self) -> set[str]:
         """The Alembic revisions applied to this database (empty before the first migrate)."""
