@@ -5,10 +5,10 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN = $(VENV)/bin
 
-$(BIN)/.installed: pyproject.toml examples/promptkit-echo/pyproject.toml
+$(BIN)/.installed: pyproject.toml examples/promptkit-echo/pyproject.toml examples/promptkit-anthropic/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]' -e examples/promptkit-echo
+	$(BIN)/python -m pip install --quiet -e '.[test]' -e examples/promptkit-echo -e examples/promptkit-anthropic
 	touch $@
 
 .PHONY: install run test lint

@@ -1,0 +1,104 @@
+"""Streaming a reply through the official `anthropic` SDK."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Literal
+
+from promptkit import ChatRequest, ProviderError, StreamEnd
+
+from .messages import to_anthropic
+
+if TYPE_CHECKING:
+    import anthropic
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_TOKENS = 4096
+
+
+class Provider:
+    """One SDK client per app: it keeps a connection pool, so it is made once and closed once."""
+
+    def __init__(self, client: anthropic.AsyncAnthropic, max_tokens: int) -> None:
+        self.client = client
+        self.max_tokens = max_tokens
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Provider:
+        import anthropic  # imported here so that `promptkit --help` stays fast
+
+        client = anthropic.AsyncAnthropic(
+            api_key=environ["ANTHROPIC_API_KEY"],
+            base_url=environ.get("ANTHROPIC_BASE_URL") or None,
+        )
+        max_tokens = int(environ.get("PROMPTKIT_ANTHROPIC_MAX_TOKENS") or DEFAULT_MAX_TOKENS)
+        return cls(client, max_tokens)
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    async def stream(self, chat: ChatRequest) -> AsyncIterator[str | StreamEnd]:
+        """Yield each text delta as it arrives, then one StreamEnd; SDK errors become safe ones."""
+        import anthropic
+
+        system, turns = to_anthropic(chat.messages)
+        try:
+            # Leaving the `async with` closes the upstream response, also when promptkit stops
+            # iterating because its client went away (GeneratorExit or CancelledError).
+            async with self.client.messages.stream(
+                model=chat.model,
+                max_tokens=self.max_tokens,
+                messages=turns,  # type: ignore[arg-type]
+                system=system if system else anthropic.omit,
+            ) as stream:
+                async for text in stream.text_stream:
+                    yield text
+                final = await stream.get_final_message()
+        except anthropic.APIError as error:
+            # The class and status tell an operator what happened; the upstream text is not
+            # logged or chained, as it may quote a credential.
+            log.warning(
+                "anthropic stream failed: %s %s",
+                type(error).__name__,
+                getattr(error, "status_code", ""),
+            )
+            raise ProviderError(safe_message(error)) from None
+        yield StreamEnd(
+            finish_reason=finish_reason(final.stop_reason),
+            model=final.model,
+            usage={
+                "prompt_tokens": final.usage.input_tokens,
+                "completion_tokens": final.usage.output_tokens,
+            },
+        )
+
+
+def finish_reason(stop_reason: str | None) -> Literal["stop", "length"]:
+    return "length" if stop_reason == "max_tokens" else "stop"
+
+
+def safe_message(error: Exception) -> str:
+    """A message for the user that never repeats the upstream text: it may quote the key."""
+    import anthropic
+
+    if isinstance(error, anthropic.APIConnectionError):  # includes timeouts
+        return "could not reach the Anthropic API"
+    if isinstance(error, anthropic.AuthenticationError | anthropic.PermissionDeniedError):
+        return "the Anthropic API refused the credentials (check ANTHROPIC_API_KEY)"
+    if isinstance(error, anthropic.RateLimitError):
+        return "the Anthropic API is rate limiting requests; try again shortly"
+    if isinstance(error, anthropic.NotFoundError):
+        return "the Anthropic API does not know this model"
+    kind = _error_type(error)
+    return f"the Anthropic API failed ({kind})" if kind else "the Anthropic API failed"
+
+
+def _error_type(error: Exception) -> str | None:
+    # The API's error bodies are `{"type": "error", "error": {"type": "overloaded_error", ...}}`;
+    # the type is a fixed identifier, safe to show.
+    body = getattr(error, "body", None)
+    inner = body.get("error") if isinstance(body, dict) else None
+    kind = inner.get("type") if isinstance(inner, dict) else None
+    return kind if isinstance(kind, str) and kind.replace("_", "").isalnum() else None

@@ -1,0 +1,292 @@
+"""The third-party Anthropic provider plugin, through the real `anthropic` SDK against a fake
+Anthropic-compatible HTTP server that these tests start (the SDK is not mocked)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import promptkit_anthropic
+import pytest
+from aiohttp import web
+from promptkit_anthropic.messages import to_anthropic
+
+from promptkit import ChatMessage, ChatRequest, ProviderError, StreamEnd
+
+API_KEY = "sk-ant-test-secret-0123456789"
+
+
+@dataclass
+class FakeAnthropic:
+    """`POST /v1/messages` streaming like the Messages API; each test scripts what it answers."""
+
+    words: list[str] = field(default_factory=lambda: ["Hello", " from", " Claude", "."])
+    delay: float = 0.0
+    status: int = 200  # an HTTP error before any event, when not 200
+    error_type: str = "overloaded_error"
+    error_after: int | None = None  # send an `error` event after this many deltas
+    stop_reason: str = "end_turn"
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    api_keys: list[str | None] = field(default_factory=list)
+    finished: list[bool] = field(default_factory=list)
+    url: str = ""
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        self.requests.append(await request.json())
+        # Older SDKs send `x-api-key`, newer ones `Authorization: Bearer`.
+        bearer = request.headers.get("Authorization", "").removeprefix("Bearer ") or None
+        self.api_keys.append(request.headers.get("x-api-key") or bearer)
+        if self.status != 200:
+            body = {"type": "error", "error": {"type": self.error_type, "message": API_KEY}}
+            # No retries: these tests check what one failure does, not the SDK's backoff.
+            return web.json_response(body, status=self.status, headers={"x-should-retry": "false"})
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        completed = False
+        try:
+            await self._events(response, self.requests[-1]["model"])
+            completed = True
+        finally:
+            self.finished.append(completed)
+        return response
+
+    async def _events(self, response: web.StreamResponse, model: str) -> None:
+        async def send(event: str, data: dict[str, Any]) -> None:
+            await response.write(f"event: {event}\ndata: {json.dumps(data)}\n\n".encode())
+
+        message: dict[str, Any] = {
+            "id": "msg_fake",
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": 11, "output_tokens": 1},
+        }
+        await send("message_start", {"type": "message_start", "message": message})
+        block = {"type": "text", "text": ""}
+        await send(
+            "content_block_start",
+            {"type": "content_block_start", "index": 0, "content_block": block},
+        )
+        await send("ping", {"type": "ping"})
+        for count, word in enumerate(self.words):
+            if count == self.error_after:
+                error = {"type": self.error_type, "message": "upstream broke"}
+                await send("error", {"type": "error", "error": error})
+                return
+            await asyncio.sleep(self.delay)
+            delta = {"type": "text_delta", "text": word}
+            await send(
+                "content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}
+            )
+        await send("content_block_stop", {"type": "content_block_stop", "index": 0})
+        await send(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": self.stop_reason, "stop_sequence": None},
+                "usage": {"output_tokens": len(self.words)},
+            },
+        )
+        await send("message_stop", {"type": "message_stop"})
+
+
+@pytest.fixture
+async def fake_anthropic() -> AsyncIterator[FakeAnthropic]:
+    fake = FakeAnthropic()
+    server = web.Application()
+    server.router.add_post("/v1/messages", fake.handle)
+    runner = web.AppRunner(server)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    fake.url = f"http://127.0.0.1:{port}"
+    try:
+        yield fake
+    finally:
+        await runner.cleanup()
+
+
+def anthropic_environ(fake: FakeAnthropic) -> dict[str, str]:
+    return {"ANTHROPIC_API_KEY": API_KEY, "ANTHROPIC_BASE_URL": fake.url}
+
+
+def chat(model: str = "claude-test-1", *messages: ChatMessage) -> ChatRequest:
+    return ChatRequest(
+        model=model,
+        messages=list(messages) or [ChatMessage("user", "Hi")],
+        user_id="alice",
+        conversation_id="c1",
+    )
+
+
+@pytest.fixture
+async def provider_app(make_app: Any, fake_anthropic: FakeAnthropic) -> AsyncIterator[Any]:
+    """An app whose installed plugins include this one, configured for the fake server."""
+    app = make_app(environ=anthropic_environ(fake_anthropic))
+    async with app.test_app():
+        yield app
+
+
+async def collect(stream: AsyncIterator[str | StreamEnd]) -> tuple[list[str], list[StreamEnd]]:
+    deltas: list[str] = []
+    ends: list[StreamEnd] = []
+    async for item in stream:
+        (ends if isinstance(item, StreamEnd) else deltas).append(item)  # type: ignore[arg-type]
+    return deltas, ends
+
+
+async def test_streams_deltas_then_usage(provider_app: Any, fake_anthropic: FakeAnthropic) -> None:
+    request = chat(
+        "claude-test-1",
+        ChatMessage("system", "Be brief."),
+        ChatMessage("user", "Hi"),
+        ChatMessage("assistant", "Hello!"),
+        ChatMessage("user", "How are you?"),
+    )
+    stream = await provider_app.plugins.complete_stream(request)
+    deltas, ends = await collect(stream)
+
+    assert deltas == ["Hello", " from", " Claude", "."]
+    assert ends == [
+        StreamEnd(
+            finish_reason="stop",
+            model="claude-test-1",
+            usage={"prompt_tokens": 11, "completion_tokens": 4},
+        )
+    ]
+    sent = fake_anthropic.requests[0]
+    assert sent["model"] == "claude-test-1"
+    assert sent["stream"] is True
+    assert sent["system"] == "Be brief."
+    assert sent["messages"] == [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello!"},
+        {"role": "user", "content": "How are you?"},
+    ]
+    assert sent["max_tokens"] == 4096
+    assert fake_anthropic.api_keys == [API_KEY]
+
+
+async def test_each_delta_arrives_before_the_next_is_sent(
+    provider_app: Any, fake_anthropic: FakeAnthropic
+) -> None:
+    fake_anthropic.delay = 0.2
+    stream = await provider_app.plugins.complete_stream(chat())
+    first = await asyncio.wait_for(anext(stream), timeout=5)
+    # The first word is here while the server still waits to send the others: not buffered.
+    assert first == "Hello"
+    assert len(fake_anthropic.finished) == 0
+    await stream.aclose()
+
+
+async def test_passes_on_models_it_does_not_serve(
+    provider_app: Any, fake_anthropic: FakeAnthropic
+) -> None:
+    hook = promptkit_anthropic.complete_stream
+    assert hook(chat=chat("gpt-4.1-mini"), app=provider_app) is None
+    assert hook(chat=chat("claude-test-1"), app=provider_app) is not None
+    assert fake_anthropic.requests == []  # returning the stream started no network work
+
+
+async def test_passes_when_not_configured(make_app: Any) -> None:
+    app = make_app(environ={})
+    async with app.test_app():
+        assert promptkit_anthropic.complete_stream(chat=chat(), app=app) is None
+
+
+async def test_max_tokens_finishes_as_length(
+    provider_app: Any, fake_anthropic: FakeAnthropic
+) -> None:
+    fake_anthropic.stop_reason = "max_tokens"
+    _, ends = await collect(await provider_app.plugins.complete_stream(chat()))
+    assert ends[0].finish_reason == "length"
+
+
+@pytest.mark.parametrize(
+    ("status", "error_type", "expected"),
+    [
+        (401, "authentication_error", "refused the credentials"),
+        (429, "rate_limit_error", "rate limiting"),
+        (400, "invalid_request_error", "failed (invalid_request_error)"),
+    ],
+)
+async def test_http_errors_become_safe_provider_errors(
+    provider_app: Any,
+    fake_anthropic: FakeAnthropic,
+    caplog: pytest.LogCaptureFixture,
+    status: int,
+    error_type: str,
+    expected: str,
+) -> None:
+    fake_anthropic.status, fake_anthropic.error_type = status, error_type
+    stream = await provider_app.plugins.complete_stream(chat())
+    with pytest.raises(ProviderError) as caught:
+        await collect(stream)
+    assert expected in caught.value.message
+    # The fake quotes the key in its error text, as real providers sometimes do.
+    assert API_KEY not in str(caught.value)
+    assert caught.value.__cause__ is None
+    assert API_KEY not in caplog.text
+
+
+async def test_error_event_mid_stream_after_some_text(
+    provider_app: Any, fake_anthropic: FakeAnthropic
+) -> None:
+    fake_anthropic.error_after = 2
+    stream = await provider_app.plugins.complete_stream(chat())
+    deltas: list[str] = []
+    with pytest.raises(ProviderError, match="overloaded_error"):
+        async for item in stream:
+            deltas.append(item)
+    assert deltas == ["Hello", " from"]
+
+
+async def test_unreachable_server(make_app: Any) -> None:
+    environ = {"ANTHROPIC_API_KEY": API_KEY, "ANTHROPIC_BASE_URL": "http://127.0.0.1:9"}
+    app = make_app(environ=environ)
+    async with app.test_app():
+        provider = app.extensions["promptkit_anthropic"]
+        provider.client = provider.client.with_options(max_retries=0)
+        stream = await app.plugins.complete_stream(chat())
+        with pytest.raises(ProviderError, match="could not reach"):
+            await collect(stream)
+
+
+async def test_closing_the_stream_closes_the_upstream_request(
+    provider_app: Any, fake_anthropic: FakeAnthropic
+) -> None:
+    fake_anthropic.delay = 0.1
+    fake_anthropic.words = ["word"] * 50
+    stream = await provider_app.plugins.complete_stream(chat())
+    assert await anext(stream) == "word"
+    await stream.aclose()  # what the kernel does when its client goes away
+    for _ in range(50):
+        if fake_anthropic.finished:
+            break
+        await asyncio.sleep(0.05)
+    assert fake_anthropic.finished == [False]
+
+
+def test_messages_start_with_a_user_turn_and_alternate() -> None:
+    system, turns = to_anthropic(
+        [
+            ChatMessage("system", "One."),
+            ChatMessage("assistant", "cut off by trimming"),
+            ChatMessage("user", "a"),
+            ChatMessage("user", "b"),
+            ChatMessage("assistant", "c"),
+        ]
+    )
+    assert system == "One."
+    assert turns == [
+        {"role": "user", "content": "a\n\nb"},
+        {"role": "assistant", "content": "c"},
+    ]
+    assert to_anthropic([ChatMessage("user", "x")]) == (None, [{"role": "user", "content": "x"}])
