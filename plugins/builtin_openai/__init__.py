@@ -1,1 +1,63 @@
-"""builtin_openai: the `complete_stream` provider for OpenAI and OpenAI-compatible servers."""
+"""builtin_openai: the `complete_stream` provider for OpenAI and OpenAI-compatible servers.
+
+Configured by `OPENAI_API_KEY` and `OPENAI_BASE_URL` (any OpenAI-compatible server: vLLM,
+Ollama, llama.cpp). With neither set it passes, so the offline echo provider answers instead.
+When configured it serves every model. One `AsyncOpenAI` client per app keeps the connections
+pooled; it lives in `app.extensions["promptkit_openai"]` from `startup` to `shutdown`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING
+
+from promptkit import ChatRequest, StreamEnd, hookimpl
+
+if TYPE_CHECKING:
+    import openai
+    from quart import Quart
+
+EXTENSION = "promptkit_openai"
+DEFAULT_TIMEOUT_SECONDS = 120.0  # between two chunks; the SDK's 600 s would hide a stalled stream
+CONNECT_TIMEOUT_SECONDS = 10.0
+
+
+def is_configured(environ: Mapping[str, str]) -> bool:
+    return bool(environ.get("OPENAI_API_KEY") or environ.get("OPENAI_BASE_URL"))
+
+
+def make_client(environ: Mapping[str, str]) -> openai.AsyncOpenAI:
+    import openai  # imported here so `promptkit --help` stays fast
+
+    timeout = float(environ.get("PROMPTKIT_OPENAI_TIMEOUT") or DEFAULT_TIMEOUT_SECONDS)
+    return openai.AsyncOpenAI(
+        # A local server needs no key, but the SDK insists on one.
+        api_key=environ.get("OPENAI_API_KEY") or "not-needed",
+        base_url=environ.get("OPENAI_BASE_URL") or None,
+        timeout=openai.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT_SECONDS)),
+        max_retries=int(environ.get("PROMPTKIT_OPENAI_MAX_RETRIES") or 2),
+    )
+
+
+@hookimpl
+def startup(app: Quart) -> None:
+    environ = app.settings.environ  # type: ignore[attr-defined]
+    if is_configured(environ):
+        app.extensions[EXTENSION] = make_client(environ)
+
+
+@hookimpl
+async def shutdown(app: Quart) -> None:
+    client = app.extensions.pop(EXTENSION, None)
+    if client is not None:
+        await client.close()
+
+
+@hookimpl
+def complete_stream(chat: ChatRequest, app: Quart) -> AsyncIterator[str | StreamEnd] | None:
+    client = app.extensions.get(EXTENSION)
+    if client is None:  # not configured: let another provider answer
+        return None
+    from .streaming import stream_chat
+
+    return stream_chat(client, chat)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -68,3 +69,50 @@ async def delete(db: Database, owner_id: str, conversation_id: str) -> bool:
         .returning(conversations.c.id)
     )
     return await db.fetch_one(query) is not None
+
+
+# The stream lease: one reply streams per conversation at a time, across every worker and
+# machine. Taking it is one conditional UPDATE, so two racing requests cannot both win; a
+# holder renews it while streaming, and the lease of a crashed process simply expires.
+
+
+async def take_stream_lease(
+    db: Database, owner_id: str, conversation_id: str, lease: str, seconds: float
+) -> dict[str, Any] | None:
+    """Take the lease when it is free or expired: the conversation, or None (absent or busy)."""
+    stamp = now()
+    query = (
+        sa.update(conversations)
+        .where(
+            _mine(owner_id, conversation_id),
+            sa.or_(
+                conversations.c.stream_lease.is_(None),
+                conversations.c.stream_lease_expires_at < stamp,
+            ),
+        )
+        .values(stream_lease=lease, stream_lease_expires_at=stamp + timedelta(seconds=seconds))
+        .returning(*COLUMNS)
+    )
+    return await db.fetch_one(query)
+
+
+async def renew_stream_lease(
+    db: Database, conversation_id: str, lease: str, seconds: float
+) -> bool:
+    """Push the expiry back; False when the lease is no longer ours."""
+    query = (
+        sa.update(conversations)
+        .where(conversations.c.id == conversation_id, conversations.c.stream_lease == lease)
+        .values(stream_lease_expires_at=now() + timedelta(seconds=seconds))
+        .returning(conversations.c.id)
+    )
+    return await db.fetch_one(query) is not None
+
+
+async def release_stream_lease(db: Database, conversation_id: str, lease: str) -> None:
+    """Free the conversation, only if the lease is still ours."""
+    await db.execute(
+        sa.update(conversations)
+        .where(conversations.c.id == conversation_id, conversations.c.stream_lease == lease)
+        .values(stream_lease=None, stream_lease_expires_at=None)
+    )

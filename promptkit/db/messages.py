@@ -6,7 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from .engine import Database
+from .engine import Database, new_id, now
 from .pagination import fetch_page
 from .tables import messages
 
@@ -29,3 +29,52 @@ async def list_page(
         messages.c.conversation_id == conversation_id, messages.c.owner_id == owner_id
     )
     return await fetch_page(db, query, messages, limit=limit, cursor=cursor, newest_first=False)
+
+
+async def insert(
+    db: Database,
+    owner_id: str,
+    conversation_id: str,
+    *,
+    role: str,
+    content: str,
+    status: str,
+    model: str | None = None,
+    usage: dict[str, int] | None = None,
+    message_id: str | None = None,
+) -> dict[str, Any]:
+    """Store one message; returns it as the API shapes it."""
+    row = {
+        "id": message_id or new_id("msg"),
+        "conversation_id": conversation_id,
+        "role": role,
+        "content": content,
+        "status": status,
+        "model": model,
+        "usage": usage,
+        "created_at": now(),
+    }
+    await db.execute(sa.insert(messages).values(owner_id=owner_id, **row))
+    return row
+
+
+async def recent(
+    db: Database, owner_id: str, conversation_id: str, *, limit: int
+) -> list[dict[str, Any]]:
+    """The newest `limit` messages of a conversation, newest first."""
+    query = (
+        sa.select(*COLUMNS)
+        .where(messages.c.conversation_id == conversation_id, messages.c.owner_id == owner_id)
+        .order_by(messages.c.created_at.desc(), messages.c.id.desc())
+        .limit(limit)
+    )
+    return await db.fetch_all(query)
+
+
+async def delete_many(db: Database, owner_id: str, message_ids: list[str]) -> None:
+    if message_ids:
+        await db.execute(
+            sa.delete(messages).where(
+                messages.c.id.in_(message_ids), messages.c.owner_id == owner_id
+            )
+        )

@@ -2,6 +2,102 @@
 
 from __future__ import annotations
 
-from quart import Blueprint
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, RootModel, Tag, TypeAdapter
+from pydantic import ValidationError as PydanticValidationError
+from quart import Blueprint, Response
+from quart_schema import validate_request
+
+from .. import context
+from ..chat import Ask, start_turn
+from ..chat_stream import stream_response
+from ..errors import ValidationFailed
+from ..schemas import Body, Content, Name
 
 blueprint = Blueprint("chat", __name__)
+
+Trigger = Literal["submit-message", "regenerate-message"]
+ConversationId = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class ChatIn(Body):
+    """`{"conversation_id", "message"}`; with `"trigger": "regenerate-message"` no message."""
+
+    conversation_id: ConversationId
+    message: Content | None = None
+    trigger: Trigger = "submit-message"
+    model: Name | None = None
+
+
+class UIPart(BaseModel):
+    # Parts of other types (files, data, steps) carry other fields; only text is read.
+    model_config = ConfigDict(extra="ignore")
+    type: str
+    text: str | None = None
+
+
+class UIMessage(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    role: str
+    parts: list[UIPart] = []
+
+
+class UseChatIn(Body):
+    """The body the AI SDK's `useChat` sends: only the last message is read."""
+
+    id: ConversationId
+    messages: list[UIMessage] = []
+    trigger: Trigger = "submit-message"
+    model: Name | None = None
+
+
+def _shape(body: Any) -> str:
+    return "use_chat" if isinstance(body, dict) and "messages" in body else "message"
+
+
+class ChatBody(
+    RootModel[
+        Annotated[
+            Annotated[ChatIn, Tag("message")] | Annotated[UseChatIn, Tag("use_chat")],
+            Discriminator(_shape),
+        ]
+    ]
+):
+    """Either body shape; which one is told by the presence of `messages`."""
+
+
+_content = TypeAdapter(Content)
+
+
+@blueprint.post("/chat")
+@validate_request(ChatBody)
+async def chat(data: ChatBody) -> Response:
+    """Send a user message and stream the reply (Server-Sent Events, UI message stream v1)."""
+    turn = await start_turn(context.app(), context.principal(), _ask(data.root))
+    return stream_response(turn)
+
+
+def _ask(data: ChatIn | UseChatIn) -> Ask:
+    where: list[str | int]
+    if isinstance(data, ChatIn):
+        conversation_id, text, where = data.conversation_id, data.message, ["body", "message"]
+    else:
+        conversation_id, where = data.id, ["body", "messages", -1, "parts"]
+        last = data.messages[-1] if data.messages else None
+        text = None
+        if last is not None and last.role == "user":
+            text = "".join(p.text or "" for p in last.parts if p.type == "text")
+    if data.trigger == "regenerate-message":
+        return Ask(conversation_id, None, data.model)
+    if text is None or not text.strip():
+        raise ValidationFailed(
+            "the message must not be empty",
+            details=[{"loc": where, "msg": "a non-empty user message is required"}],
+        )
+    try:
+        text = _content.validate_python(text)
+    except PydanticValidationError as error:
+        details = [{"loc": where, "msg": item["msg"]} for item in error.errors()]
+        raise ValidationFailed("the message is invalid", details=details) from None
+    return Ask(conversation_id, text, data.model)

@@ -1,0 +1,125 @@
+"""One streamed chat completion through the SDK's raw response.
+
+The SDK still sends the request: auth, base URL, retries before the first byte (connection
+errors, 408, 429, 5xx) and mapping HTTP errors to exceptions. After that we read the SSE lines
+ourselves and parse each `data:` payload with orjson, instead of letting the SDK build a typed
+object per chunk: that is the hot path of every reply.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any, Literal
+
+import orjson
+
+from promptkit import ChatRequest, ProviderError, StreamEnd
+
+if TYPE_CHECKING:
+    import openai
+
+log = logging.getLogger(__name__)
+
+
+async def stream_chat(
+    client: openai.AsyncOpenAI, chat: ChatRequest
+) -> AsyncIterator[str | StreamEnd]:
+    import openai
+
+    # Plain dicts: the SDK's message types are TypedDicts that buy nothing at runtime.
+    upstream_messages: Any = [{"role": m.role, "content": m.content} for m in chat.messages]
+    request = client.chat.completions.with_streaming_response.create(
+        model=chat.model,
+        messages=upstream_messages,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    reply = _Reply(chat.model)
+    try:
+        # Leaving the block closes the response, also on cancellation: upstream stops at once.
+        async with request as response:
+            data_lines: list[str] = []
+            async for line in response.iter_lines():
+                if line.startswith("data:"):
+                    data_lines.append(line[6:] if line.startswith("data: ") else line[5:])
+                elif not line and data_lines:  # a blank line ends an event
+                    payload = "\n".join(data_lines)
+                    data_lines.clear()
+                    if payload.startswith("[DONE]"):
+                        break
+                    delta = reply.take(orjson.loads(payload))
+                    if delta:
+                        yield delta
+                # anything else is a comment (": ping") or a field chat completions do not use
+    except ProviderError:
+        raise
+    except openai.APIStatusError as error:
+        log.warning("chat completion refused: HTTP %s, code %s", error.status_code, error.code)
+        raise ProviderError(_status_message(error, chat.model)) from None
+    except openai.APITimeoutError:
+        log.warning("chat completion timed out before the first byte")
+        raise ProviderError("the model provider did not answer in time") from None
+    except openai.APIConnectionError:
+        log.warning("chat completion could not connect")
+        raise ProviderError("could not reach the model provider") from None
+    except Exception as error:  # the transport broke mid-stream, or a chunk was not JSON
+        log.warning("chat completion stream broke off: %s", type(error).__name__)
+        raise ProviderError("the model provider's stream broke off") from None
+    if not reply.done:
+        raise ProviderError("the model provider's stream ended early")
+    yield reply.end()
+
+
+class _Reply:
+    """What the chunks said so far, besides the text: finish reason, model, usage."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self.finish_reason: str | None = None
+        self.usage: dict[str, int] | None = None
+        self.done = False
+
+    def take(self, chunk: dict[str, Any]) -> str:
+        """The text of one chunk; remembers the rest."""
+        if chunk.get("error"):
+            log.warning("chat completion sent an error event mid-stream")
+            raise ProviderError("the model provider failed while answering")
+        text = ""
+        for choice in chunk.get("choices") or ():
+            text += (choice.get("delta") or {}).get("content") or ""
+            self.finish_reason = choice.get("finish_reason") or self.finish_reason
+        if self.finish_reason:
+            self.done = True  # some servers omit [DONE]; a finish reason is as good
+        usage = chunk.get("usage")
+        if usage:
+            self.usage = {
+                "prompt_tokens": int(usage.get("prompt_tokens") or 0),
+                "completion_tokens": int(usage.get("completion_tokens") or 0),
+            }
+        self.model = chunk.get("model") or self.model
+        return text
+
+    def end(self) -> StreamEnd:
+        reason: Literal["stop", "length"] = "length" if self.finish_reason == "length" else "stop"
+        return StreamEnd(finish_reason=reason, model=self.model, usage=self.usage)
+
+
+def _status_message(error: openai.APIStatusError, model: str) -> str:
+    """A message safe to show: never the upstream's own text (a 401 quotes part of the key)."""
+    status, code = error.status_code, error.code
+    if status == 401:
+        return "the model provider rejected the API key"
+    if status == 403:
+        return "the model provider refused access"
+    if status == 404:
+        return f"the model {model!r} is not available at the provider"
+    if status == 429 and code == "insufficient_quota":
+        return "the model provider's quota is used up"
+    if status == 429:
+        return "the model provider is rate limiting requests; try again shortly"
+    if status == 400 and code == "context_length_exceeded":
+        return "the conversation is too long for the model"
+    if status >= 500:
+        return "the model provider had an error; try again"
+    return f"the model provider refused the request (HTTP {status})"

@@ -1,0 +1,136 @@
+"""Chat orchestration up to the first byte: the lease, the user message, the upstream request.
+
+`start_turn` does everything that can still answer with a plain HTTP error (404, 409, 422,
+503); `chat_stream.stream_response` then streams the reply and stores it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .db import conversations, messages, new_id, prompts
+from .errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from .hooktypes import ChatMessage, ChatRequest, Principal, StreamEnd
+
+if TYPE_CHECKING:
+    from .app import PromptkitApp
+
+# A stream holds its conversation's lease this long without renewing it; it renews every
+# third of that. A crashed process therefore blocks its conversation for at most this long.
+LEASE_SECONDS = 30.0
+# The most messages read back for the context; the character budget usually stops far sooner.
+HISTORY_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class Ask:
+    """What a `POST /chat` body asks for, whichever of the two shapes it came in."""
+
+    conversation_id: str
+    text: str | None  # None: answer the last user message again ("regenerate-message")
+    model: str | None = None
+
+
+@dataclass
+class Turn:
+    """One reply about to stream: everything the streaming part needs, nothing request-bound."""
+
+    app: PromptkitApp
+    principal: Principal
+    conversation: dict[str, Any]
+    lease: str
+    chat: ChatRequest
+    stream: AsyncIterator[str | StreamEnd]
+    user_message: dict[str, Any]
+    replaces: list[str]  # assistant replies that the new one replaces (regenerate)
+    assistant_id: str
+
+
+async def start_turn(app: PromptkitApp, principal: Principal, ask: Ask) -> Turn:
+    """Take the conversation's lease, store the user message and pick the provider."""
+    db, owner = app.db, principal.user_id
+    lease = new_id("lease")
+    conversation = await conversations.take_stream_lease(
+        db, owner, ask.conversation_id, lease, LEASE_SECONDS
+    )
+    if conversation is None:
+        if await conversations.get(db, owner, ask.conversation_id) is None:
+            raise NotFound("conversation not found")
+        raise Conflict("a reply is still streaming in this conversation")
+    try:
+        return await _prepare(app, principal, ask, conversation, lease)
+    except BaseException:
+        await conversations.release_stream_lease(db, ask.conversation_id, lease)
+        raise
+
+
+async def _prepare(
+    app: PromptkitApp, principal: Principal, ask: Ask, conversation: dict[str, Any], lease: str
+) -> Turn:
+    db, owner = app.db, principal.user_id
+    newest_first = await messages.recent(db, owner, conversation["id"], limit=HISTORY_LIMIT)
+    replaces: list[str] = []
+    if ask.text is not None:
+        user_message = await messages.insert(
+            db, owner, conversation["id"], role="user", content=ask.text, status="complete"
+        )
+        await app.plugins.message_saved(user_message, conversation, principal)
+    else:
+        # Regenerate: the last user message is asked again; the replies after it are replaced.
+        while newest_first and newest_first[0]["role"] == "assistant":
+            replaces.append(newest_first.pop(0)["id"])
+        if not newest_first:
+            raise ValidationFailed("there is no user message to answer again")
+        user_message = newest_first.pop(0)
+
+    active = await prompts.get_active(db, owner, conversation["project_id"])
+    system = active["content"] if active and active["content"].strip() else None
+    chat = ChatRequest(
+        model=ask.model or app.settings.default_model,
+        messages=build_messages(
+            system, newest_first[::-1], user_message["content"], app.settings.context_budget_chars
+        ),
+        user_id=owner,
+        conversation_id=conversation["id"],
+    )
+    stream = await app.plugins.complete_stream(chat)
+    if stream is None:
+        raise ServiceUnavailable(f"no installed provider serves the model {chat.model!r}")
+    return Turn(
+        app=app,
+        principal=principal,
+        conversation=conversation,
+        lease=lease,
+        chat=chat,
+        stream=stream,
+        user_message=user_message,
+        replaces=replaces,
+        assistant_id=new_id("msg"),
+    )
+
+
+def build_messages(
+    system: str | None, history: list[dict[str, Any]], new_text: str, budget_chars: int
+) -> list[ChatMessage]:
+    """The upstream messages: system prompt, the history that fits the budget, the new message.
+
+    The system prompt and the new message are always kept, even over budget; history turns are
+    dropped oldest first. `history` is oldest first; empty replies (a stream that failed before
+    its first token) carry nothing and are skipped.
+    """
+    used = len(system or "") + len(new_text)
+    kept: list[ChatMessage] = []
+    for row in reversed(history):
+        if not row["content"]:
+            continue
+        used += len(row["content"])
+        if used > budget_chars:
+            break
+        kept.append(ChatMessage(role=row["role"], content=row["content"]))
+    kept.reverse()
+    while kept and kept[0].role == "assistant":  # its question was dropped: a reply alone confuses
+        kept.pop(0)
+    head = [ChatMessage(role="system", content=system)] if system else []
+    return [*head, *kept, ChatMessage(role="user", content=new_text)]

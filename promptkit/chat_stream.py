@@ -1,0 +1,247 @@
+"""The reply as the Vercel AI SDK UI message stream v1, and storing it whatever happens.
+
+Per delta the hot path is one queue hop and one JSON encode: no database round trip. The
+provider is read by a task of its own (`_Pump`), so the response can wait for the next delta
+with a timeout (for the `: ping` heartbeat) without ever cancelling the provider mid-read.
+
+When the client goes away, Quart cancels the response generator. Its `finally` then does only
+synchronous work: it cancels the provider's task (the provider closes its upstream request in
+its own `finally`) and hands storing the `partial` reply and releasing the lease to a task the
+app awaits at shutdown, so neither can be lost to the cancellation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any
+
+import orjson
+from quart import Response
+
+from .chat import LEASE_SECONDS, Turn
+from .db import conversations, messages
+from .errors import ProviderError
+from .hooktypes import StreamEnd
+
+log = logging.getLogger(__name__)
+
+PING_SECONDS = 15.0  # a comment line this often while idle keeps proxies from closing the stream
+HEADERS = {
+    "Content-Type": "text/event-stream",
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",
+    "x-vercel-ai-ui-message-stream": "v1",
+}
+PING = b": ping\n\n"
+DONE = b"data: [DONE]\n\n"
+TEXT_ID = "text-1"  # the reply's one text part
+
+
+def stream_response(turn: Turn) -> Response:
+    response = Response(_events(turn), headers=HEADERS)
+    response.timeout = None  # Quart's default 60 s would silently cut a long reply
+    return response
+
+
+def part(data: dict[str, Any]) -> bytes:
+    return b"data: " + orjson.dumps(data) + b"\n\n"
+
+
+async def _events(turn: Turn) -> AsyncIterator[bytes]:
+    pump = _Pump(turn.stream)
+    lease_keeper = _LeaseKeeper(turn)
+    text: list[str] = []
+    end: StreamEnd | None = None
+    finishing = False
+    try:
+        yield part({"type": "start", "messageId": turn.assistant_id})
+        while True:
+            item = await pump.next(PING_SECONDS)
+            if isinstance(item, str):
+                delta = part({"type": "text-delta", "id": TEXT_ID, "delta": item})
+                if not text:
+                    delta = part({"type": "text-start", "id": TEXT_ID}) + delta
+                text.append(item)
+                yield delta
+            elif item is _IDLE:
+                yield PING
+            elif isinstance(item, StreamEnd):
+                end = item
+            elif item is _FINISHED:
+                break
+            else:  # an exception: the provider failed; store what it produced, then say so
+                finishing = True
+                status = "error" if text else None
+                await _shielded(turn.app, _finish(turn, pump, lease_keeper, status, text, None))
+                yield part({"type": "error", "errorText": _safe_text(item)}) + DONE
+                return
+
+        finishing = True
+        end = end or StreamEnd()
+        saved = await _shielded(turn.app, _finish(turn, pump, lease_keeper, "complete", text, end))
+        closing = [] if text else [part({"type": "text-start", "id": TEXT_ID})]
+        metadata = {
+            "user_message_id": turn.user_message["id"],
+            "assistant_message_id": turn.assistant_id,
+            "model": saved["model"] if saved else end.model,
+            "usage": saved["usage"] if saved else end.usage,
+        }
+        closing += [
+            part({"type": "text-end", "id": TEXT_ID}),
+            part({"type": "message-metadata", "messageMetadata": metadata}),
+            part({"type": "finish", "finishReason": end.finish_reason}),
+            DONE,
+        ]
+        yield b"".join(closing)
+    finally:
+        if not finishing:  # the client went away (CancelledError, or GeneratorExit at a yield)
+            pump.cancel()
+            status = "complete" if end is not None else "partial"
+            _track(turn.app, _finish(turn, pump, lease_keeper, status, text, end))
+
+
+async def _finish(
+    turn: Turn,
+    pump: _Pump,
+    lease_keeper: _LeaseKeeper,
+    status: str | None,
+    text: list[str],
+    end: StreamEnd | None,
+) -> dict[str, Any] | None:
+    """Wait for the provider to close, store the reply (unless `status` is None or nothing was
+    produced by a stream cut short), free the conversation, then tell the observers."""
+    db, owner = turn.app.db, turn.principal.user_id
+    await pump.closed()
+    await lease_keeper.stop()
+    saved = None
+    try:
+        if status == "complete" or (status is not None and text):
+            usage = (end.usage if end else None) or None
+            async with db.transaction():
+                saved = await messages.insert(
+                    db,
+                    owner,
+                    turn.conversation["id"],
+                    role="assistant",
+                    content="".join(text),
+                    status=status,
+                    model=(end.model if end else None) or turn.chat.model,
+                    usage=_api_usage(usage),
+                    message_id=turn.assistant_id,
+                )
+                await messages.delete_many(db, owner, turn.replaces)
+    finally:
+        await conversations.release_stream_lease(db, turn.conversation["id"], turn.lease)
+    if saved is not None:
+        await turn.app.plugins.message_saved(saved, turn.conversation, turn.principal)
+    return saved
+
+
+def _api_usage(usage: dict[str, int] | None) -> dict[str, int] | None:
+    if not usage:
+        return None
+    return {
+        "prompt_tokens": int(usage.get("prompt_tokens", 0)),
+        "completion_tokens": int(usage.get("completion_tokens", 0)),
+    }
+
+
+def _safe_text(error: BaseException) -> str:
+    if isinstance(error, ProviderError):
+        log.warning("provider failed: %s", error.message)
+        return error.message
+    log.error("provider raised %s instead of ProviderError", type(error).__name__, exc_info=error)
+    return "the model provider failed"
+
+
+def _track(app: Any, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+    """Run `coroutine` as a task that Quart awaits at shutdown (its `background_tasks` set, the
+    one `add_background_task` fills), so a graceful stop never drops a reply being stored."""
+    task = asyncio.get_running_loop().create_task(coroutine)
+    app.background_tasks.add(task)
+    task.add_done_callback(app.background_tasks.discard)
+    task.add_done_callback(_log_failure)
+    return task
+
+
+def _log_failure(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("storing a chat reply failed", exc_info=task.exception())
+
+
+async def _shielded(app: Any, coroutine: Coroutine[Any, Any, Any]) -> Any:
+    """Await `coroutine` in a tracked task that a cancellation of the caller cannot stop."""
+    return await asyncio.shield(_track(app, coroutine))
+
+
+_IDLE = object()  # no delta for PING_SECONDS
+_FINISHED = object()  # the provider's iterator ended
+
+
+class _Pump:
+    """Reads the provider's iterator in a task of its own and hands items over a queue."""
+
+    def __init__(self, stream: AsyncIterator[str | StreamEnd]) -> None:
+        self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=256)
+        self._task = asyncio.get_running_loop().create_task(self._run(stream))
+
+    async def _run(self, stream: AsyncIterator[str | StreamEnd]) -> None:
+        try:
+            async for item in stream:
+                if not isinstance(item, str | StreamEnd):
+                    raise TypeError(f"a provider yielded {type(item).__name__}")
+                await self._queue.put(item)
+        except Exception as error:
+            await self._queue.put(error)
+        else:
+            await self._queue.put(_FINISHED)
+
+    async def next(self, idle_seconds: float) -> Any:
+        """The next item, `_IDLE` after `idle_seconds` without one, `_FINISHED`, or an error."""
+        if not self._queue.empty():
+            return self._queue.get_nowait()
+        try:
+            async with asyncio.timeout(idle_seconds):
+                return await self._queue.get()  # a timed-out get loses no item
+        except TimeoutError:
+            return _IDLE
+
+    def cancel(self) -> None:
+        self._task.cancel()
+
+    async def closed(self) -> None:
+        """Wait until the provider's iterator has finished or run its `finally`."""
+        await asyncio.wait([self._task])
+
+
+class _LeaseKeeper:
+    """Renews the conversation's lease while the reply streams."""
+
+    def __init__(self, turn: Turn) -> None:
+        self._turn = turn
+        self._stopping = asyncio.Event()
+        self._task = _track(turn.app, self._run())
+
+    async def _run(self) -> None:
+        db, conversation_id = self._turn.app.db, self._turn.conversation["id"]
+        while True:
+            try:
+                async with asyncio.timeout(LEASE_SECONDS / 3):
+                    await self._stopping.wait()
+                return
+            except TimeoutError:
+                pass
+            try:
+                if not await conversations.renew_stream_lease(
+                    db, conversation_id, self._turn.lease, LEASE_SECONDS
+                ):
+                    log.warning("a stream lost its conversation lease")
+            except Exception:
+                log.exception("renewing a stream lease failed")
+
+    async def stop(self) -> None:
+        """Stop renewing; waits for a renewal in flight rather than cancelling it mid-query."""
+        self._stopping.set()
+        await asyncio.wait([self._task])
