@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from joserfc.jwk import RSAKey
+from promptkit_clerk.local import mint_session_token
 
-from promptkit import Principal, hookimpl
 from promptkit.app import PromptkitApp, create_app
 from promptkit.db.engine import sync_url
 from promptkit.db.tables import metadata
@@ -52,37 +53,44 @@ def clean_database(database_url: str) -> Iterator[str]:
     yield database_url
 
 
-class HeaderAuth:
-    """Test credentials: `Authorization: Bearer test:<user id>`."""
-
-    @hookimpl
-    def authenticate(self, request: Any) -> Principal | None:
-        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
-        if token.startswith("test:"):
-            return Principal(user_id=token.removeprefix("test:"))
-        return None
+@pytest.fixture(scope="session")
+def clerk_signing_key() -> RSAKey:
+    """One RSA key pair for the run: the tests' stand-in for a Clerk instance's signing key."""
+    return RSAKey.generate_key(2048, private=True)
 
 
 @pytest.fixture
-def auth() -> Callable[[str], dict[str, str]]:
-    """Headers that authenticate as the given user id."""
+def auth(clerk_signing_key: RSAKey) -> Callable[[str], dict[str, str]]:
+    """Headers that authenticate as the given user id: a real RS256 Clerk-shaped session
+    token, verified by the built-in Clerk plugin through CLERK_JWT_KEY (see `settings`)."""
+    tokens: dict[str, str] = {}
 
     def headers(user_id: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer test:{user_id}"}
+        if user_id not in tokens:
+            tokens[user_id] = mint_session_token(clerk_signing_key, user_id, ttl_seconds=900)
+        return {"Authorization": f"Bearer {tokens[user_id]}"}
 
     return headers
 
 
 @pytest.fixture
-def settings(clean_database: str, tmp_path: Path) -> Settings:
-    return Settings(database_url=clean_database, data_dir=tmp_path / "data")
+def settings(clean_database: str, tmp_path: Path, clerk_signing_key: RSAKey) -> Settings:
+    public_pem = clerk_signing_key.as_pem(private=False).decode()
+    return Settings(
+        database_url=clean_database,
+        data_dir=tmp_path / "data",
+        environ={"CLERK_JWT_KEY": public_pem},
+    )
 
 
 @pytest.fixture
 def make_app(settings: Settings) -> Callable[..., PromptkitApp]:
+    """An app with extra plugins and settings; an `environ` override adds to the Clerk key."""
+
     def make(*plugins: object, **overrides: Any) -> PromptkitApp:
-        merged = Settings(**{**settings.__dict__, **overrides})
-        return create_app(merged, plugins=[HeaderAuth(), *plugins])
+        environ = {**settings.environ, **overrides.pop("environ", {})}
+        merged = Settings(**{**settings.__dict__, **overrides, "environ": environ})
+        return create_app(merged, plugins=plugins)
 
     return make
 

@@ -6,7 +6,9 @@ import pytest
 
 
 async def _count_projects(client, headers):
-    return len((await (await client.get("/projects?limit=100", headers=headers)).get_json())["data"])
+    return len(
+        (await (await client.get("/projects?limit=100", headers=headers)).get_json())["data"]
+    )
 
 
 BAD_PROJECT_BODIES = [
@@ -64,7 +66,9 @@ async def test_oversized_json_body_is_413(client, auth):
 
 async def test_bad_prompt_and_conversation_fields(client, auth):
     alice = auth("alice")
-    project_id = (await (await client.post("/projects", json={"name": "P"}, headers=alice)).get_json())["id"]
+    project_id = (
+        await (await client.post("/projects", json={"name": "P"}, headers=alice)).get_json()
+    )["id"]
     cases = [
         (f"/projects/{project_id}/prompts", {"name": "n"}),
         (f"/projects/{project_id}/prompts", {"name": "n", "content": 1}),
@@ -96,6 +100,11 @@ async def test_bad_patch_bodies_change_nothing(client, auth):
 
 async def test_odd_ids_are_404_not_500(client, auth):
     alice = auth("alice")
-    for path in ("/projects/%00", "/projects/" + "x" * 5000, "/prompts/'%3B--", "/conversations/%F0%9F%92%A9"):
+    for path in (
+        "/projects/%00",
+        "/projects/" + "x" * 5000,
+        "/prompts/'%3B--",
+        "/conversations/%F0%9F%92%A9",
+    ):
         response = await client.get(path, headers=alice)
         assert response.status_code == 404, path

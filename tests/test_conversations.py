@@ -59,7 +59,9 @@ async def test_conversation_crud(client, auth):
 
     deleted = await client.delete(f"/conversations/{conversation['id']}", headers=alice)
     assert deleted.status_code == 204
-    assert (await client.get(f"/conversations/{conversation['id']}", headers=alice)).status_code == 404
+    assert (
+        await client.get(f"/conversations/{conversation['id']}", headers=alice)
+    ).status_code == 404
 
 
 async def test_messages_are_oldest_first_and_paginate(client, auth, app):

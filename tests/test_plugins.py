@@ -183,4 +183,9 @@ def test_an_installed_plugin_is_found_and_listed(tmp_path, monkeypatch, capsys):
         cli.main(["plugins", "--hook", "on_message_saved"], standalone_mode=True)
     assert exit_info.value.code == 0
     rows = json.loads(capsys.readouterr().out)
-    assert {"name": "greeter", "version": "1.0", "hooks": ["on_message_saved"], "builtin": False} in rows
+    assert {
+        "name": "greeter",
+        "version": "1.0",
+        "hooks": ["on_message_saved"],
+        "builtin": False,
+    } in rows
