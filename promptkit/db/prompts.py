@@ -37,9 +37,9 @@ async def _deactivate_others(db: Database, project_id: str, keep_id: str) -> Non
 async def create(
     db: Database, owner_id: str, project_id: str, *, name: str, content: str, is_active: bool
 ) -> dict[str, Any]:
-    stamp = now()
+    stamp, prompt_id = now(), new_id("pmt")
     row = {
-        "id": new_id("pmt"),
+        "id": prompt_id,
         "project_id": project_id,
         "name": name,
         "content": content,
@@ -50,7 +50,7 @@ async def create(
     async with db.transaction():
         if is_active:
             await projects.lock(db, project_id)
-            await _deactivate_others(db, project_id, row["id"])
+            await _deactivate_others(db, project_id, prompt_id)
         await db.execute(sa.insert(prompts).values(owner_id=owner_id, **row))
     return row
 
