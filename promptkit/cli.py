@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import click
 
@@ -24,6 +25,7 @@ def serve(host: str, port: int, workers: int) -> None:
     from hypercorn.config import Config
     from hypercorn.run import run
 
+    from . import metrics, observability
     from .migrate import upgrade
 
     settings = Settings.from_env()
@@ -33,7 +35,13 @@ def serve(host: str, port: int, workers: int) -> None:
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     config.workers = 0 if workers == 1 else workers  # 0: serve in this process, no spawn
     config.backlog = 2048  # the default of 100 stalls connections under many open streams
-    config.accesslog = "-"
+    # Logs are JSON lines; promptkit writes one per request itself, with its request id.
+    config.accesslog = None
+    config.errorlog = logging.getLogger("hypercorn.error")
+    config.logconfig_dict = observability.logging_config(settings.log_level)
+    # On SIGTERM: stop accepting, let streams in flight finish for this long, then cut them.
+    config.graceful_timeout = settings.graceful_timeout
+    metrics.prepare_multiprocess(workers)  # before the workers start
     click.echo(f"promptkit serving on http://{host}:{port} ({workers} worker(s))", err=True)
     raise SystemExit(run(config))
 

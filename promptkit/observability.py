@@ -41,8 +41,13 @@ def logging_config(level: str = "INFO") -> dict[str, Any]:
         "formatters": {
             "json": {
                 "()": "pythonjsonlogger.json.JsonFormatter",
-                "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
-                "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+                "fmt": "%(levelname)s %(name)s %(process)d %(message)s",
+                "timestamp": "time",  # ISO 8601, UTC
+                "rename_fields": {
+                    "levelname": "level",
+                    "name": "logger",
+                    "process": "pid",
+                },
             }
         },
         "handlers": {
