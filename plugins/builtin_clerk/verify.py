@@ -26,7 +26,7 @@ from joserfc.jws import JWSRegistry
 from promptkit import AuthenticationError, Principal, ServiceUnavailable
 
 from .config import ClerkConfig
-from .keys import JwksKeys, KeySource, UnknownKey
+from .keys import KeySource, UnknownKey
 
 log = logging.getLogger(__name__)
 
@@ -51,20 +51,28 @@ class Verifier:
         self.claims_registry = jwt.JWTClaimsRegistry(leeway=config.clock_skew_seconds, **options)
 
     async def verify(self, token: str) -> Principal:
-        if self.keys.is_stale():
-            await self.keys.refresh()  # a failure keeps the old keys; checked below
-        try:
-            decoded = self._decode(token)
-        except UnknownKey:
-            reachable = await self.keys.refresh()
-            try:
-                decoded = self._decode(token)
-            except UnknownKey:
-                if not reachable or (isinstance(self.keys, JwksKeys) and not self.keys.has_keys):
-                    raise ServiceUnavailable("the token signing keys cannot be fetched") from None
-                raise AuthenticationError("token signed by an unknown key") from None
+        decoded = await self._decode_with_current_keys(token)
         claims = self._check_claims(decoded.claims)
         return principal_from(claims)
+
+    async def _decode_with_current_keys(self, token: str) -> jwt.Token:
+        """Decode from the keys in memory; refresh them first only when they are stale or lack
+        the token's `kid`, and only once the header has passed (so `alg: none` fetches nothing).
+        """
+        try:
+            decoded = self._decode(token)
+            if not self.keys.is_stale():
+                return decoded
+        except UnknownKey:
+            pass
+        reachable = await self.keys.refresh()  # bounded; a failure keeps the old keys
+        try:
+            return self._decode(token)
+        except UnknownKey:
+            if not reachable:
+                # The token may be good: we cannot tell, so "try again", not "signed out".
+                raise ServiceUnavailable("the token signing keys cannot be fetched") from None
+            raise AuthenticationError("token signed by an unknown key") from None
 
     def _decode(self, token: str) -> jwt.Token:
         try:
