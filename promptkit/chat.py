@@ -41,6 +41,7 @@ class Turn:
     principal: Principal
     conversation: dict[str, Any]
     lease: str
+    lease_seconds: float
     chat: ChatRequest
     stream: AsyncIterator[str | StreamEnd]
     user_message: dict[str, Any]
@@ -103,6 +104,7 @@ async def _prepare(
         principal=principal,
         conversation=conversation,
         lease=lease,
+        lease_seconds=LEASE_SECONDS,
         chat=chat,
         stream=stream,
         user_message=user_message,

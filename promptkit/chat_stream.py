@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 from quart import Response
 
-from .chat import LEASE_SECONDS, Turn
+from .chat import Turn
 from .db import conversations, messages
 from .errors import ProviderError
 from .hooktypes import StreamEnd
@@ -225,17 +225,17 @@ class _LeaseKeeper:
         self._task = _track(turn.app, self._run())
 
     async def _run(self) -> None:
-        db, conversation_id = self._turn.app.db, self._turn.conversation["id"]
+        turn = self._turn
         while True:
             try:
-                async with asyncio.timeout(LEASE_SECONDS / 3):
+                async with asyncio.timeout(turn.lease_seconds / 3):
                     await self._stopping.wait()
                 return
             except TimeoutError:
                 pass
             try:
                 if not await conversations.renew_stream_lease(
-                    db, conversation_id, self._turn.lease, LEASE_SECONDS
+                    turn.app.db, turn.conversation["id"], turn.lease, turn.lease_seconds
                 ):
                     log.warning("a stream lost its conversation lease")
             except Exception:

@@ -15,6 +15,7 @@ import asyncio
 import json
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,7 +50,7 @@ class Script:
 class Received:
     """One request as the fake saw it."""
 
-    headers: dict[str, str]
+    headers: Mapping[str, str]
     body: dict[str, Any]
     chunks_sent: int = 0
     completed: bool = False  # sent `data: [DONE]`
@@ -91,7 +92,7 @@ class FakeOpenAI:
 
     async def _complete(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
-        seen = Received(headers=dict(request.headers), body=body)
+        seen = Received(headers=request.headers.copy(), body=body)  # case-insensitive
         self.received.append(seen)
         script = self.scripts.popleft() if self.scripts else self.default
         if script.status is not None:

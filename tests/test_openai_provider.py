@@ -1,0 +1,163 @@
+"""builtin_openai against the fake upstream: upstream failures become safe error parts, retries
+happen only before the first token, and the plugin passes when it is not configured."""
+
+from __future__ import annotations
+
+import pytest
+from fake_openai import FakeOpenAI, Script
+from test_chat import SECRET, history, new_conversation, send, text_of, upstream_env
+
+from promptkit import ChatMessage, ChatRequest, StreamEnd
+
+
+@pytest.fixture
+async def fake():
+    server = await FakeOpenAI().start()
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+async def app(make_app, fake):
+    # No waiting between retries: the fake's retry-after-ms headers say 1 ms.
+    app = make_app(environ=upstream_env(fake))
+    async with app.test_app():
+        yield app
+
+
+def error_of(events) -> str:
+    errors = [e["errorText"] for e in events if isinstance(e, dict) and e["type"] == "error"]
+    assert len(errors) == 1, events
+    return errors[0]
+
+
+FAST_RETRY = {"retry-after-ms": "1"}
+
+
+@pytest.mark.parametrize(
+    ("script", "expected", "attempts"),
+    [
+        (Script(status=500, headers=FAST_RETRY), "the model provider had an error; try again", 3),
+        (Script(status=429, headers=FAST_RETRY), "rate limiting", 3),
+        (
+            Script(
+                status=429, error_code="insufficient_quota", headers={"x-should-retry": "false"}
+            ),
+            "quota is used up",
+            1,
+        ),
+        (Script(status=401), "the model provider rejected the API key", 1),
+        (Script(status=404), "the model 'gpt-4.1-mini' is not available at the provider", 1),
+    ],
+)
+async def test_upstream_http_error_is_an_error_part_and_the_user_message_is_kept(
+    client, auth, fake, script, expected, attempts
+):
+    alice = auth("alice")
+    conversation = await new_conversation(client, alice)
+    fake.default = script
+
+    response, events = await send(client, alice, {"conversation_id": conversation, "message": "hi"})
+
+    assert response.status_code == 200  # the stream had started: the failure is a part
+    assert [e if isinstance(e, str) else e["type"] for e in events] == ["start", "error", "[DONE]"]
+    assert expected in error_of(events)
+    assert SECRET not in (await response.get_data()).decode()
+    assert len(fake.received) == attempts  # the SDK retried 5xx and 429, nothing else
+    stored = await history(client, alice, conversation)
+    assert [(m["role"], m["content"]) for m in stored] == [("user", "hi")]
+    # The conversation is free again.
+    fake.default = Script(reply="fine now")
+    response, events = await send(
+        client, alice, {"conversation_id": conversation, "message": "again"}
+    )
+    assert text_of(events) == "fine now"
+
+
+async def test_a_retry_before_the_first_token_recovers(client, auth, fake):
+    alice = auth("alice")
+    conversation = await new_conversation(client, alice)
+    fake.queue(Script(status=503, headers=FAST_RETRY), Script(reply="second attempt"))
+    _, events = await send(client, alice, {"conversation_id": conversation, "message": "hi"})
+    assert text_of(events) == "second attempt"
+    assert len(fake.received) == 2
+    assert fake.received[1].headers.get("X-Stainless-Retry-Count") == "1"
+
+
+@pytest.mark.parametrize("failure", ["error_after", "drop_after"])
+async def test_failure_mid_stream_stores_the_partial_text_as_error(client, auth, fake, failure):
+    alice = auth("alice")
+    conversation = await new_conversation(client, alice)
+    fake.default = Script(tokens=["par", "tial", " never"], **{failure: 2})
+
+    _, events = await send(client, alice, {"conversation_id": conversation, "message": "hi"})
+
+    types = [e if isinstance(e, str) else e["type"] for e in events]
+    assert types == ["start", "text-start", "text-delta", "text-delta", "error", "[DONE]"]
+    assert text_of(events) == "partial"
+    assert error_of(events).startswith("the model provider")
+    assert len(fake.received) == 1  # never retried once tokens had been sent
+    stored = await history(client, alice, conversation)
+    assert [(m["role"], m["content"], m["status"]) for m in stored] == [
+        ("user", "hi", "complete"),
+        ("assistant", "partial", "error"),
+    ]
+
+
+async def test_a_length_finish_is_passed_on(client, auth, fake):
+    alice = auth("alice")
+    conversation = await new_conversation(client, alice)
+    fake.default = Script(reply="cut", finish_reason="length")
+    _, events = await send(client, alice, {"conversation_id": conversation, "message": "hi"})
+    assert events[-2] == {"type": "finish", "finishReason": "length"}
+
+
+async def test_a_stalled_upstream_times_out_into_an_error_part(make_app, auth, fake):
+    env = {**upstream_env(fake), "PROMPTKIT_OPENAI_TIMEOUT": "0.3"}
+    app = make_app(environ=env)
+    async with app.test_app():
+        client, alice = app.test_client(), auth("alice")
+        conversation = await new_conversation(client, alice)
+        fake.default = Script(tokens=["a", "b"], delay=2)
+        _, events = await send(client, alice, {"conversation_id": conversation, "message": "hi"})
+    assert error_of(events) == "the model provider's stream broke off"
+
+
+async def test_an_unreachable_upstream_is_an_error_part(make_app, auth):
+    env = {"OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "PROMPTKIT_OPENAI_MAX_RETRIES": "0"}
+    app = make_app(environ=env)
+    async with app.test_app():
+        client, alice = app.test_client(), auth("alice")
+        conversation = await new_conversation(client, alice)
+        _, events = await send(client, alice, {"conversation_id": conversation, "message": "hi"})
+    assert error_of(events) == "could not reach the model provider"
+
+
+async def test_one_client_per_app_closed_at_shutdown(make_app, fake):
+    app = make_app(environ=upstream_env(fake))
+    async with app.test_app():
+        client = app.extensions["promptkit_openai"]
+        assert str(client.base_url) == fake.base_url + "/"
+    assert "promptkit_openai" not in app.extensions
+    assert client.is_closed()
+
+
+async def test_passes_when_not_configured(make_app):
+    app = make_app(environ={"OPENAI_API_KEY": "", "OPENAI_BASE_URL": ""})
+    async with app.test_app():
+        assert "promptkit_openai" not in app.extensions
+        chat = ChatRequest(
+            model="gpt-4.1-mini",
+            messages=[ChatMessage(role="user", content="hi")],
+            user_id="u",
+            conversation_id="c",
+        )
+        stream = await app.plugins.complete_stream(chat)
+        items = [item async for item in stream]  # the echo provider answered instead
+    assert isinstance(items[-1], StreamEnd) and items[-1].model == "echo"
+
+
+async def test_a_key_alone_configures_it(make_app):
+    app = make_app(environ={"OPENAI_API_KEY": "sk-only-a-key"})
+    async with app.test_app():
+        assert str(app.extensions["promptkit_openai"].base_url).startswith("https://api.openai")
