@@ -1,0 +1,42 @@
+"use client";
+import { useCallback, useEffect, useState } from "react";
+
+/** Load something once the component mounts; `reload` fetches it again after a change. */
+export function useLoad<T>(load: () => Promise<T>, deps: unknown[]) {
+  const [data, setData] = useState<T | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  // eslint-disable-next-line react-hooks/exhaustive-deps
+  const reload = useCallback(load, deps);
+  const refresh = useCallback(async () => {
+    try {
+      setData(await reload());
+      setError(null);
+    } catch (caught) {
+      setError((caught as Error).message);
+    }
+  }, [reload]);
+  useEffect(() => {
+    void refresh();
+  }, [refresh]);
+  return { data, error, reload: refresh };
+}
+
+/** Run an action from a form or button, keeping its error to show next to it. */
+export function useAction() {
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const run = useCallback(async (action: () => Promise<unknown>) => {
+    setBusy(true);
+    setError(null);
+    try {
+      await action();
+      return true;
+    } catch (caught) {
+      setError((caught as Error).message);
+      return false;
+    } finally {
+      setBusy(false);
+    }
+  }, []);
+  return { error, busy, run };
+}

@@ -1,0 +1,25 @@
+// What the app needs to know at run time, read on the server (never baked into the bundle), so
+// one build runs against any promptkit.
+
+export type AppConfig = {
+  /** Where the browser reaches promptkit; promptkit must list this app in PROMPTKIT_CORS_ORIGINS. */
+  promptkitUrl: string;
+  /** Set when the app signs in through Clerk; otherwise it uses promptkit's local tokens. */
+  clerkPublishableKey: string | null;
+  /** Which model a new chat asks for; empty means promptkit's default (PROMPTKIT_MODEL). */
+  model: string;
+};
+
+export function clerkConfigured(): boolean {
+  return Boolean(process.env.NEXT_PUBLIC_CLERK_PUBLISHABLE_KEY && process.env.CLERK_SECRET_KEY);
+}
+
+export function readConfig(): AppConfig {
+  return {
+    promptkitUrl: (process.env.PROMPTKIT_URL || "http://127.0.0.1:8000").replace(/\/+$/, ""),
+    clerkPublishableKey: clerkConfigured()
+      ? (process.env.NEXT_PUBLIC_CLERK_PUBLISHABLE_KEY ?? null)
+      : null,
+    model: process.env.PROMPTKIT_CHAT_MODEL || "",
+  };
+}

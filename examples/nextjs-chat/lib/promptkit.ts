@@ -1,0 +1,144 @@
+// A typed client for the promptkit HTTP API. The browser calls promptkit directly; every
+// request carries `Authorization: Bearer <token>` from whichever sign-in is configured.
+
+export type Project = { id: string; name: string; created_at: string; updated_at: string };
+
+export type Prompt = {
+  id: string;
+  project_id: string;
+  name: string;
+  content: string;
+  is_active: boolean;
+  created_at: string;
+  updated_at: string;
+};
+
+export type Conversation = {
+  id: string;
+  project_id: string;
+  title: string;
+  created_at: string;
+  updated_at: string;
+};
+
+export type Message = {
+  id: string;
+  conversation_id: string;
+  role: "user" | "assistant";
+  content: string;
+  status: "complete" | "partial" | "error";
+  model: string | null;
+  usage: { prompt_tokens: number; completion_tokens: number } | null;
+  created_at: string;
+};
+
+export type StoredFile = {
+  id: string;
+  project_id: string;
+  filename: string;
+  size_bytes: number;
+  content_type: string;
+  provider_file_id: string;
+  created_at: string;
+};
+
+type Page<T> = { data: T[]; next_cursor: string | null };
+
+export type GetToken = () => Promise<string | null>;
+
+/** An answer in promptkit's error shape `{"error": {"code", "message"}}`. */
+export class PromptkitError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export async function authHeaders(getToken: GetToken): Promise<Record<string, string>> {
+  const token = await getToken();
+  return token ? { Authorization: `Bearer ${token}` } : {};
+}
+
+export function createPromptkit(baseUrl: string, getToken: GetToken) {
+  async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const headers = await authHeaders(getToken);
+    let payload: BodyInit | undefined;
+    if (body instanceof FormData) {
+      payload = body; // fetch sets the multipart boundary itself
+    } else if (body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      payload = JSON.stringify(body);
+    }
+    const response = await fetch(`${baseUrl}${path}`, { method, headers, body: payload });
+    if (response.status === 204) return undefined as T;
+    const json = await response.json().catch(() => null);
+    if (!response.ok) {
+      const error = json?.error ?? {};
+      throw new PromptkitError(
+        response.status,
+        error.code ?? "http_error",
+        error.message ?? `promptkit answered ${response.status}`,
+      );
+    }
+    return json as T;
+  }
+
+  // One page of up to 100 is plenty for an example; `allPages` follows the cursor where the
+  // whole list matters (a conversation's history).
+  const firstPage = async <T,>(path: string) => (await request<Page<T>>("GET", path)).data;
+
+  async function allPages<T>(path: string): Promise<T[]> {
+    const items: T[] = [];
+    let cursor: string | null = null;
+    do {
+      const query: string = cursor ? `&cursor=${encodeURIComponent(cursor)}` : "";
+      const page: Page<T> = await request<Page<T>>("GET", `${path}?limit=100${query}`);
+      items.push(...page.data);
+      cursor = page.next_cursor;
+    } while (cursor);
+    return items;
+  }
+
+  const id = encodeURIComponent;
+  return {
+    chatUrl: `${baseUrl}/chat`,
+
+    listProjects: () => firstPage<Project>("/projects?limit=100"),
+    getProject: (projectId: string) => request<Project>("GET", `/projects/${id(projectId)}`),
+    createProject: (name: string) => request<Project>("POST", "/projects", { name }),
+    deleteProject: (projectId: string) => request<void>("DELETE", `/projects/${id(projectId)}`),
+
+    listPrompts: (projectId: string) =>
+      firstPage<Prompt>(`/projects/${id(projectId)}/prompts?limit=100`),
+    createPrompt: (projectId: string, prompt: { name: string; content: string; is_active: boolean }) =>
+      request<Prompt>("POST", `/projects/${id(projectId)}/prompts`, prompt),
+    updatePrompt: (promptId: string, changes: { name?: string; content?: string }) =>
+      request<Prompt>("PATCH", `/prompts/${id(promptId)}`, changes),
+    activatePrompt: (promptId: string) =>
+      request<Prompt>("POST", `/prompts/${id(promptId)}/activate`),
+    deletePrompt: (promptId: string) => request<void>("DELETE", `/prompts/${id(promptId)}`),
+
+    listConversations: (projectId: string) =>
+      firstPage<Conversation>(`/projects/${id(projectId)}/conversations?limit=100`),
+    createConversation: (projectId: string, title: string) =>
+      request<Conversation>("POST", `/projects/${id(projectId)}/conversations`, { title }),
+    getConversation: (conversationId: string) =>
+      request<Conversation>("GET", `/conversations/${id(conversationId)}`),
+    listMessages: (conversationId: string) =>
+      allPages<Message>(`/conversations/${id(conversationId)}/messages`),
+
+    listFiles: (projectId: string) =>
+      firstPage<StoredFile>(`/projects/${id(projectId)}/files?limit=100`),
+    uploadFile: (projectId: string, file: File) => {
+      const form = new FormData();
+      form.append("file", file);
+      return request<StoredFile>("POST", `/projects/${id(projectId)}/files`, form);
+    },
+    deleteFile: (fileId: string) => request<void>("DELETE", `/files/${id(fileId)}`),
+  };
+}
+
+export type Promptkit = ReturnType<typeof createPromptkit>;

@@ -1,0 +1,131 @@
+// End to end in a real browser: the Next.js example against a running promptkit, driven in
+// Debian's headless Chromium through playwright-core (which never downloads a browser).
+// run.sh starts both servers; this file only drives the page.
+//   APP_URL      the Next.js app (required)
+//   CHROMIUM     the browser executable (default /usr/bin/chromium)
+//   SCREENSHOT   where to save the final screenshot (default ./artifacts/chat.png)
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { after, before, test } from "node:test";
+
+import { chromium } from "playwright-core";
+
+const APP_URL = process.env.APP_URL;
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const SCREENSHOT = process.env.SCREENSHOT || join(import.meta.dirname, "artifacts", "chat.png");
+const LAUNCH_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+let profile;
+let context;
+let page;
+const pageErrors = [];
+
+before(async () => {
+  assert.ok(APP_URL, "set APP_URL to the running Next.js app");
+  profile = mkdtempSync(join(tmpdir(), "promptkit-e2e-profile-")); // a new, empty profile
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: LAUNCH_ARGS,
+    viewport: { width: 1200, height: 900 },
+  });
+  page = context.pages()[0] ?? (await context.newPage());
+  page.setDefaultTimeout(20_000);
+  page.on("pageerror", (error) => pageErrors.push(error.message));
+});
+
+after(async () => {
+  // The screenshot shows the last screen, passed or failed: the first thing to look at in CI.
+  if (page) {
+    mkdirSync(dirname(SCREENSHOT), { recursive: true });
+    await page.screenshot({ path: SCREENSHOT, fullPage: true }).catch(() => {});
+  }
+  await context?.close();
+  if (profile) rmSync(profile, { recursive: true, force: true });
+});
+
+test("project, prompt, conversation, streamed reply, history after reload", { timeout: 120_000 }, async () => {
+  const stamp = Date.now();
+  await page.goto(APP_URL);
+  await page.getByRole("heading", { name: "Projects" }).waitFor();
+
+  // A project.
+  const projectName = `E2E project ${stamp}`;
+  await page.getByLabel("New project name").fill(projectName);
+  await page.getByRole("button", { name: "Create project" }).click();
+  await page.getByRole("link", { name: projectName }).click();
+  await page.getByRole("heading", { name: projectName }).waitFor();
+
+  // A prompt: written, edited, then activated.
+  const prompts = page.getByRole("region", { name: "Prompts" });
+  await prompts.getByLabel("Prompt name").fill("Pirate");
+  await prompts.getByLabel("Prompt content").fill("Answer like a sailor.");
+  await prompts.getByLabel("Make it the active prompt").uncheck();
+  await prompts.getByRole("button", { name: "Add prompt" }).click();
+  const prompt = prompts.getByTestId("prompt").filter({ hasText: "Pirate" });
+  await prompt.waitFor();
+  assert.equal(await prompt.getAttribute("data-active"), "false");
+  await prompt.getByRole("button", { name: "Edit" }).click();
+  const edit = prompts.getByRole("form", { name: "Edit Pirate" });
+  await edit.getByLabel("Content").fill("Answer like a pirate.");
+  await edit.getByRole("button", { name: "Save" }).click();
+  await prompts.getByText("Answer like a pirate.").waitFor();
+  await prompt.getByRole("button", { name: "Activate" }).click();
+  await prompt.getByText("active", { exact: true }).waitFor();
+  assert.equal(await prompt.getAttribute("data-active"), "true");
+
+  // A conversation.
+  const conversations = page.getByRole("region", { name: "Conversations" });
+  await conversations.getByLabel("Conversation title").fill("First chat");
+  await conversations.getByRole("button", { name: "Start conversation" }).click();
+  await page.getByRole("heading", { name: "First chat" }).waitFor();
+  await page.waitForURL(/\/conversations\//);
+
+  // Record every length the reply takes on screen, as the DOM changes.
+  await page.evaluate(() => {
+    window.__replyLengths = [];
+    new MutationObserver(() => {
+      const replies = document.querySelectorAll('[data-role="assistant"] .text');
+      const last = replies[replies.length - 1];
+      if (last) window.__replyLengths.push(last.textContent.length);
+    }).observe(document.body, { subtree: true, childList: true, characterData: true });
+  });
+
+  const message = `Hello from the browser ${stamp}`;
+  await page.getByLabel("Message").fill(message);
+  await page.getByRole("button", { name: "Send" }).click();
+
+  const chat = page.getByRole("region", { name: "Chat" });
+  const reply = chat.locator('[data-role="assistant"]').last();
+  await reply.getByText(`Your last message was: ${message}`).waitFor();
+  await page.locator('section[aria-label="Chat"][data-status="ready"]').waitFor();
+  const replyText = await reply.locator(".text").textContent();
+
+  // The reply grew on screen while it streamed: many distinct partial lengths, not one jump.
+  const lengths = await page.evaluate(() => window.__replyLengths);
+  const partial = new Set(lengths.filter((length) => length > 0 && length < replyText.length));
+  assert.ok(partial.size >= 5, `the reply appeared in ${partial.size} partial steps: ${lengths}`);
+  // The active prompt reached the provider as the system message (the echo provider says so).
+  assert.match(replyText, /system prompt 'Answer like a pirate\.'/);
+
+  // After a reload, the history comes back from promptkit.
+  await page.reload();
+  const history = page.getByTestId("message");
+  await history.nth(1).waitFor();
+  assert.equal(await history.count(), 2);
+  assert.equal(await history.nth(0).getAttribute("data-role"), "user");
+  assert.equal((await history.nth(0).locator(".text").textContent()).trim(), message);
+  assert.equal(await history.nth(1).locator(".text").textContent(), replyText);
+  assert.deepEqual(pageErrors, []);
+});

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# End to end in a real browser: build the Next.js example, start promptkit (fresh SQLite, the
+# offline echo provider, local tokens) and the app on free loopback ports, then drive the app in
+# Debian's headless Chromium (chat.test.mjs). The screenshot lands in tests/e2e/artifacts/.
+# Needs: `make install` done, Node.js 20.9+, and `chromium` (apt-get install chromium).
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+APP="$ROOT/examples/nextjs-chat"
+E2E="$ROOT/tests/e2e"
+PROMPTKIT="${PROMPTKIT:-$ROOT/.venv/bin/promptkit}"
+export CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
+export SCREENSHOT="${SCREENSHOT:-$E2E/artifacts/chat.png}"
+export NEXT_TELEMETRY_DISABLED=1 PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+
+[ -x "$CHROMIUM" ] || { echo "no browser at $CHROMIUM: apt-get install chromium" >&2; exit 1; }
+
+# Install exactly what the lock files say, only when they changed since the last install.
+npm_ci() {
+  if [ ! -f "$1/node_modules/.package-lock.json" ] \
+    || [ "$1/package-lock.json" -nt "$1/node_modules/.package-lock.json" ]; then
+    (cd "$1" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+npm_ci "$APP"
+npm_ci "$E2E"
+(cd "$APP" && node node_modules/next/dist/bin/next build > /dev/null)
+
+WORK="$(mktemp -d)"
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+PROMPTKIT_PORT="$(free_port)"
+APP_PORT="$(free_port)"
+export APP_URL="http://127.0.0.1:$APP_PORT"
+PIDS=()
+cleanup() {
+  status=$?
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [ "$status" -ne 0 ]; then
+    echo "== promptkit log (tail)" >&2; tail -n 30 "$WORK/promptkit.log" >&2 || true
+    echo "== next log (tail)" >&2; tail -n 30 "$WORK/next.log" >&2 || true
+  fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# Offline on purpose: no provider keys (the echo provider answers), no Clerk keys (local tokens).
+# It runs in its own directory, so no `.env` of the checkout is read.
+OFFLINE=(env -u OPENAI_API_KEY -u OPENAI_BASE_URL -u ANTHROPIC_API_KEY -u CLERK_JWT_KEY
+  -u CLERK_JWKS_URL -u NEXT_PUBLIC_CLERK_PUBLISHABLE_KEY -u CLERK_SECRET_KEY -u PROMPTKIT_MODEL
+  -u PROMPTKIT_DISABLED_PLUGINS -u PROMPTKIT_RATE_LIMIT -u REDIS_URL
+  DATABASE_URL="sqlite:///$WORK/promptkit.sqlite3" PROMPTKIT_DATA_DIR="$WORK/data")
+
+(cd "$WORK" && exec "${OFFLINE[@]}" PROMPTKIT_CORS_ORIGINS="$APP_URL" \
+  "$PROMPTKIT" serve --port "$PROMPTKIT_PORT" > "$WORK/promptkit.log" 2>&1) &
+PIDS+=($!)
+(cd "$APP" && exec "${OFFLINE[@]}" PROMPTKIT_URL="http://127.0.0.1:$PROMPTKIT_PORT" \
+  PROMPTKIT_CLI="$PROMPTKIT" PROMPTKIT_CLI_CWD="$WORK" PROMPTKIT_LOCAL_USER=e2e-user \
+  node node_modules/next/dist/bin/next start -H 127.0.0.1 -p "$APP_PORT" > "$WORK/next.log" 2>&1) &
+PIDS+=($!)
+
+wait_for() {
+  for _ in $(seq 60); do curl -sf -o /dev/null "$1" && return 0; sleep 1; done
+  echo "nothing answered at $1" >&2
+  return 1
+}
+wait_for "http://127.0.0.1:$PROMPTKIT_PORT/health"
+wait_for "$APP_URL/api/local-token"
+
+(cd "$E2E" && node --test chat.test.mjs)
+echo "screenshot: $SCREENSHOT"
