@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None, *, plugins: Iterable[object] = 
     app = PromptkitApp(__name__, static_folder=None)
     app.settings = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.max_json_bytes
+    app.request_class = files.request_class(settings.max_upload_bytes)  # uploads: their own limit
     app.config["QUART_SCHEMA_CONVERSION_PREFERENCE"] = "pydantic"
     app.url_map.converters["id"] = IdConverter
     app.db = Database(settings.database_url)

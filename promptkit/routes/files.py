@@ -1,7 +1,349 @@
-"""Files: `/projects/{id}/files` and `/files/{id}`."""
+"""Files: `/projects/{id}/files` and `/files/{id}`.
+
+The kernel owns the routes, tenancy and rows; a `store_file` plugin owns the bytes. Neither side
+may keep something the other has lost:
+- upload: spool to disk, hand to the plugin, then insert the row; if the insert fails, the
+  plugin deletes the bytes again;
+- delete: the plugin deletes the bytes (already gone counts as deleted), then the row goes; if
+  the plugin fails, the row stays and the client gets 502 and may retry.
+Both run in a task that a client going away does not cancel half-way (see `_to_completion`).
+"""
 
 from __future__ import annotations
 
-from quart import Blueprint
+import asyncio
+import logging
+import mimetypes
+import os
+import re
+import tempfile
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine
+from datetime import datetime
+from typing import IO, Any, TypeVar, cast
+
+from pydantic import BaseModel
+from quart import Blueprint, Request, current_app, request
+from quart.formparser import FormDataParser
+from quart.wrappers.request import Body
+from quart_schema import DataSource, document_request, validate_querystring, validate_response
+from quart_schema.pydantic import File as FileField
+from werkzeug.datastructures import FileStorage
+from werkzeug.exceptions import RequestEntityTooLarge, RequestTimeout
+
+from .. import context
+from ..db import Database, projects
+from ..db import files as q
+from ..errors import (
+    Conflict,
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+from ..hooktypes import Principal, StoredFile, Upload
+from ..plugins import Plugins
+from ..schemas import ListQuery, Page
+from . import IdConverter, found, page
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 blueprint = Blueprint("files", __name__)
+
+UPLOAD_RULE = "/projects/<id:project_id>/files"
+_UPLOAD_PATH = re.compile(rf"/projects/{IdConverter.regex}/files")
+# Room for the multipart envelope (boundaries, part headers) around a file of the largest size.
+ENVELOPE_BYTES = 64 * 1024
+FILENAME_MAX = 255
+_MEDIA_TYPE = re.compile(r"[\w.+-]{1,100}/[\w.+-]{1,100}")
+_PENDING = "promptkit.files.pending"
+
+
+class File(BaseModel):
+    id: str
+    project_id: str
+    filename: str
+    size_bytes: int
+    content_type: str
+    provider_file_id: str
+    created_at: datetime
+
+
+class UploadForm(BaseModel):
+    """The upload body: one file in the multipart field `file` (documentation only)."""
+
+    file: FileField
+
+
+def request_class(max_upload_bytes: int) -> type[Request]:
+    """The app's request class: the upload route gets the upload limit, every other route
+    keeps `MAX_CONTENT_LENGTH`.
+
+    Quart fixes a request's body limit when it builds the request, before routing, and a body
+    over that limit is cut off as it arrives. By the time the upload view runs it would be too
+    late to raise the limit, so the upload path is recognised here.
+    """
+    body_limit = max_upload_bytes + ENVELOPE_BYTES
+
+    class PromptkitRequest(Request):
+        def __init__(self, method: str, scheme: str, path: str, *args: Any, **kwargs: Any):
+            if method == "POST" and _UPLOAD_PATH.fullmatch(path):
+                kwargs["max_content_length"] = body_limit
+            super().__init__(method, scheme, path, *args, **kwargs)
+
+    return PromptkitRequest
+
+
+@blueprint.get(UPLOAD_RULE)
+@validate_querystring(ListQuery)
+@validate_response(Page[File])
+async def list_files(project_id: str, query_args: ListQuery) -> dict[str, Any]:
+    """List the files of a project, newest first."""
+    user_id = context.principal().user_id
+    found(await projects.get(context.db(), user_id, project_id), "project")
+    rows, cursor = await q.list_page(
+        context.db(), user_id, project_id, limit=query_args.limit, cursor=query_args.cursor
+    )
+    return page(rows, cursor)
+
+
+@blueprint.post(UPLOAD_RULE)
+@document_request(UploadForm, source=DataSource.FORM_MULTIPART)
+@validate_response(File, 201)
+async def upload_file(project_id: str) -> tuple[dict[str, Any], int]:
+    """Upload a file (multipart field `file`) to the file store of the `store_file` plugin."""
+    principal = context.principal()
+    project = found(await projects.get(context.db(), principal.user_id, project_id), "project")
+    limit = context.settings().max_upload_bytes
+    if request.mimetype != "multipart/form-data":
+        raise UnsupportedMediaType("send the file as multipart/form-data, in the field `file`")
+    if request.content_length is not None and request.content_length > limit + ENVELOPE_BYTES:
+        raise PayloadTooLarge(f"a file may have at most {limit} bytes")
+    spool = _Spool()
+    try:
+        upload = await _receive(spool, limit)
+    except BaseException:
+        spool.close()
+        raise
+    work = _store_and_record(
+        context.db(), context.plugins(), principal, project, upload, on_done=spool.close
+    )
+    return await _to_completion(work), 201
+
+
+@blueprint.get("/files/<id:file_id>")
+@validate_response(File)
+async def get_file(file_id: str) -> dict[str, Any]:
+    """Read a file's metadata."""
+    return found(await q.get(context.db(), context.principal().user_id, file_id), "file")
+
+
+@blueprint.delete("/files/<id:file_id>")
+async def delete_file(file_id: str) -> tuple[str, int]:
+    """Delete a file: its bytes at the provider, then its metadata."""
+    principal = context.principal()
+    row = found(await q.get(context.db(), principal.user_id, file_id), "file")
+    await _to_completion(_delete_everywhere(context.db(), context.plugins(), principal, row))
+    return "", 204
+
+
+async def delete_project_with_files(project_id: str) -> None:
+    """Delete a project, its files at the provider first.
+
+    When the provider fails for one file, the delete stops there: the files already deleted
+    lose their rows, the project and the rest stay, and the `ProviderError` (502) reaches the
+    client, who may retry; a retry carries on with what is left. Refusing keeps every row
+    pointing at bytes that exist, with no clean-up job to run later.
+    """
+    db, plugins, principal = context.db(), context.plugins(), context.principal()
+    for _ in range(3):  # a new file may land while the others are deleted; look again
+        while rows := await q.of_project(db, principal.user_id, project_id):
+            for row in rows:
+                await _to_completion(_delete_everywhere(db, plugins, principal, row))
+        deleted = await q.delete_project_if_empty(db, principal.user_id, project_id)
+        if deleted is None:
+            raise NotFound("project not found")
+        if deleted:
+            return
+    raise Conflict("files are still being added to this project; retry the delete")
+
+
+@blueprint.after_app_serving
+async def finish_pending_work() -> None:
+    """Let stores and deletes that lost their client finish before the app closes its pools."""
+    pending = current_app.extensions.get(_PENDING, set())
+    await asyncio.gather(*pending, return_exceptions=True)
+
+
+class _Spool:
+    """The temporary files the multipart parser writes file parts into, under random names.
+
+    They are removed when closed; the client's file name never becomes a path.
+    """
+
+    def __init__(self) -> None:
+        self.files: list[IO[bytes]] = []
+
+    def __call__(self, *_: Any) -> IO[bytes]:
+        spooled = tempfile.NamedTemporaryFile(prefix="promptkit-upload-")  # noqa: SIM115
+        self.files.append(spooled)
+        return spooled
+
+    def close(self) -> None:
+        for spooled in self.files:
+            spooled.close()
+
+
+async def _receive(spool: _Spool, limit: int) -> Upload:
+    """Parse the multipart body as it arrives, spooling the file to disk, and check it."""
+    parser = FormDataParser(
+        max_content_length=limit + ENVELOPE_BYTES,
+        max_form_memory_size=ENVELOPE_BYTES,
+        max_form_parts=16,
+        stream_factory=spool,
+    )
+    body = _limited(request.body, limit + ENVELOPE_BYTES, request.body_timeout)
+    try:
+        _, files = await parser.parse(
+            cast(Body, body), request.mimetype, request.content_length, request.mimetype_params
+        )
+    except RequestEntityTooLarge as error:
+        raise PayloadTooLarge(f"a file may have at most {limit} bytes") from error
+    received: list[FileStorage] = files.getlist("file")
+    if len(received) != 1:
+        raise _invalid_file("send exactly one file, in the multipart field `file`")
+    storage = received[0]
+    storage.stream.flush()  # the plugin reads it by path
+    size = os.fstat(storage.stream.fileno()).st_size
+    if size == 0:
+        raise _invalid_file("the file is empty")
+    if size > limit:
+        raise PayloadTooLarge(f"a file may have at most {limit} bytes")
+    filename = display_name(storage.filename)
+    return Upload(
+        path=str(storage.stream.name),
+        filename=filename,
+        content_type=_content_type(storage.mimetype, filename),
+        size_bytes=size,
+    )
+
+
+async def _limited(
+    body: AsyncIterable[bytes], limit: int, idle_timeout: float | None
+) -> AsyncIterator[bytes]:
+    """The body's chunks as they arrive; 413 as soon as more than `limit` bytes came, whatever
+    the Content-Length said (or if it said nothing), and 408 when the client stalls."""
+    received = 0
+    chunks = aiter(body)
+    while True:
+        try:
+            chunk = await asyncio.wait_for(anext(chunks), idle_timeout)
+        except StopAsyncIteration:
+            return
+        except TimeoutError as error:
+            raise RequestTimeout() from error
+        received += len(chunk)
+        if received > limit:
+            raise PayloadTooLarge(f"a file may have at most {limit - ENVELOPE_BYTES} bytes")
+        yield chunk
+
+
+def _invalid_file(message: str) -> ValidationFailed:
+    return ValidationFailed(message, details=[{"loc": ["body", "file"], "msg": message}])
+
+
+def display_name(raw: str | None) -> str:
+    """The client's file name, for display only: no directories, no control characters."""
+    name = (raw or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(char for char in name if char.isprintable()).strip()
+    if len(name) > FILENAME_MAX:
+        stem, extension = os.path.splitext(name)
+        extension = extension[:16]
+        name = stem[: FILENAME_MAX - len(extension)] + extension
+    return name if name not in ("", ".", "..") else "upload"
+
+
+def _content_type(declared: str, filename: str) -> str:
+    if _MEDIA_TYPE.fullmatch(declared) and declared != "application/octet-stream":
+        return declared
+    return mimetypes.guess_type(filename)[0] or "application/octet-stream"
+
+
+async def _store_and_record(
+    db: Database,
+    plugins: Plugins,
+    principal: Principal,
+    project: dict[str, Any],
+    upload: Upload,
+    *,
+    on_done: Callable[[], None],
+) -> dict[str, Any]:
+    try:
+        stored = await plugins.store_file(upload, project, principal)
+    finally:
+        on_done()  # the spooled file is not needed once the plugin has answered
+    if stored is None:
+        raise ServiceUnavailable(
+            "no file store is configured: set OPENAI_API_KEY, or install a store_file plugin"
+        )
+    try:
+        row = await q.create(
+            db,
+            principal.user_id,
+            project["id"],
+            filename=upload.filename,
+            size_bytes=upload.size_bytes,
+            content_type=upload.content_type,
+            provider=stored.provider,
+            provider_file_id=stored.provider_file_id,
+        )
+    except Exception as error:
+        await _forget(plugins, principal, stored)
+        if await projects.get(db, principal.user_id, project["id"]) is None:
+            raise NotFound("project not found") from error  # deleted while uploading
+        raise
+    return row
+
+
+async def _forget(plugins: Plugins, principal: Principal, stored: StoredFile) -> None:
+    """Delete bytes that will have no row. If that fails too, say which, so they can go."""
+    try:
+        if await plugins.delete_stored_file(stored, principal):
+            return
+        log.error("no plugin deleted orphaned %s file %s", stored.provider, stored.provider_file_id)
+    except Exception:
+        log.exception(
+            "could not delete orphaned %s file %s", stored.provider, stored.provider_file_id
+        )
+
+
+async def _delete_everywhere(
+    db: Database, plugins: Plugins, principal: Principal, row: dict[str, Any]
+) -> None:
+    stored = StoredFile(provider_file_id=row["provider_file_id"], provider=row["provider"])
+    if not await plugins.delete_stored_file(stored, principal):
+        raise ServiceUnavailable(f"the file store {stored.provider!r} is not configured")
+    await q.delete(db, principal.user_id, row["id"])
+
+
+async def _to_completion(work: Coroutine[Any, Any, T]) -> T:
+    """Await `work` in a task of its own that a client going away does not cancel.
+
+    Quart cancels a view when its client disconnects. Cancelled between the provider and the
+    database, an upload would leave bytes without a row, or a delete a row without bytes; in
+    its own task the pair always finishes. The app waits for such tasks before it stops.
+    """
+    task = asyncio.ensure_future(work)
+    pending: set[asyncio.Task[Any]] = current_app.extensions.setdefault(_PENDING, set())
+    pending.add(task)
+    task.add_done_callback(pending.discard)
+    task.add_done_callback(_note_unseen_failure)
+    return await asyncio.shield(task)
+
+
+def _note_unseen_failure(task: asyncio.Task[Any]) -> None:
+    # When the client has gone, nobody awaits the task: its error would be reported as "never
+    # retrieved". The data is consistent either way; leave a line for the curious.
+    if not task.cancelled() and (error := task.exception()) is not None:
+        log.info("file work ended with %s: %s", type(error).__name__, error)

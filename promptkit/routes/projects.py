@@ -9,9 +9,8 @@ from quart_schema import validate_querystring, validate_request, validate_respon
 
 from .. import context
 from ..db import projects as q
-from ..errors import NotFound
 from ..schemas import ListQuery, Page, Project, ProjectIn
-from . import found, page
+from . import files, found, page
 
 blueprint = Blueprint("projects", __name__)
 
@@ -53,7 +52,9 @@ async def rename_project(project_id: str, data: ProjectIn) -> dict[str, Any]:
 
 @blueprint.delete("/projects/<id:project_id>")
 async def delete_project(project_id: str) -> tuple[str, int]:
-    """Delete a project and everything in it."""
-    if not await q.delete(context.db(), context.principal().user_id, project_id):
-        raise NotFound("project not found")
+    """Delete a project and everything in it, its files at the provider too.
+
+    If the provider fails to delete a file, the project stays and the answer is 502: retry.
+    """
+    await files.delete_project_with_files(project_id)
     return "", 204

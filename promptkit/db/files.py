@@ -1,0 +1,108 @@
+"""Metadata of uploaded files. The bytes live with a `store_file` plugin's provider."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from . import projects
+from .engine import Database, new_id, now
+from .pagination import fetch_page
+from .tables import file_metadata
+from .tables import projects as projects_table
+
+COLUMNS = (
+    file_metadata.c.id,
+    file_metadata.c.project_id,
+    file_metadata.c.filename,
+    file_metadata.c.size_bytes,
+    file_metadata.c.content_type,
+    file_metadata.c.provider_file_id,
+    file_metadata.c.created_at,
+)
+# What a row needs beyond the API shape: which plugin's provider holds the bytes.
+STORED_COLUMNS = (*COLUMNS, file_metadata.c.provider)
+
+
+def _mine(owner_id: str, file_id: str) -> sa.ColumnElement[bool]:
+    return sa.and_(file_metadata.c.id == file_id, file_metadata.c.owner_id == owner_id)
+
+
+async def create(
+    db: Database,
+    owner_id: str,
+    project_id: str,
+    *,
+    filename: str,
+    size_bytes: int,
+    content_type: str,
+    provider: str,
+    provider_file_id: str,
+) -> dict[str, Any]:
+    row = {
+        "id": new_id("fil"),
+        "project_id": project_id,
+        "filename": filename,
+        "size_bytes": size_bytes,
+        "content_type": content_type,
+        "provider_file_id": provider_file_id,
+        "created_at": now(),
+    }
+    await db.execute(sa.insert(file_metadata).values(owner_id=owner_id, provider=provider, **row))
+    return row
+
+
+async def list_page(
+    db: Database, owner_id: str, project_id: str, *, limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    query = sa.select(*COLUMNS).where(
+        file_metadata.c.project_id == project_id, file_metadata.c.owner_id == owner_id
+    )
+    return await fetch_page(db, query, file_metadata, limit=limit, cursor=cursor)
+
+
+async def get(db: Database, owner_id: str, file_id: str) -> dict[str, Any] | None:
+    """The file's row with its `provider`, or None when it is absent or not this owner's."""
+    return await db.fetch_one(sa.select(*STORED_COLUMNS).where(_mine(owner_id, file_id)))
+
+
+async def of_project(
+    db: Database, owner_id: str, project_id: str, *, limit: int = 100
+) -> list[dict[str, Any]]:
+    """Some of a project's files, oldest first, with their `provider`."""
+    query = (
+        sa.select(*STORED_COLUMNS)
+        .where(file_metadata.c.project_id == project_id, file_metadata.c.owner_id == owner_id)
+        .order_by(file_metadata.c.created_at, file_metadata.c.id)
+        .limit(limit)
+    )
+    return await db.fetch_all(query)
+
+
+async def delete(db: Database, owner_id: str, file_id: str) -> bool:
+    query = sa.delete(file_metadata).where(_mine(owner_id, file_id)).returning(file_metadata.c.id)
+    return await db.fetch_one(query) is not None
+
+
+async def delete_project_if_empty(db: Database, owner_id: str, project_id: str) -> bool | None:
+    """Delete a project that has no files left: True when deleted, False when files remain,
+    None when there is no such project of this owner.
+
+    Its file rows must go first, each after its bytes at the provider: the cascade would drop
+    rows whose bytes are still stored. The project is locked against new file rows while it
+    is checked and deleted, so an upload that finishes meanwhile cannot slip a row in under
+    the cascade: its insert waits, then fails, and the upload deletes its bytes again.
+    """
+    mine = sa.and_(projects_table.c.id == project_id, projects_table.c.owner_id == owner_id)
+    async with db.transaction():
+        await projects.lock(db, project_id)  # SQLite: takes the write lock at once
+        # PostgreSQL: FOR UPDATE also blocks the key-share lock that inserting a child row takes.
+        locked = sa.select(projects_table.c.id).where(mine).with_for_update()
+        if await db.fetch_one(locked) is None:
+            return None
+        remaining = sa.select(file_metadata.c.id).where(file_metadata.c.project_id == project_id)
+        if await db.fetch_one(remaining.limit(1)) is not None:
+            return False
+        await db.execute(sa.delete(projects_table).where(mine))
+    return True
