@@ -17,7 +17,12 @@ install: $(BIN)/.installed
 run: install
 	$(BIN)/promptkit serve
 
-test: install
+# The Node test of POST /chat drives the real Vercel AI SDK, pinned in tests/node.
+NODE_TEST_DEPS = tests/node/node_modules/.package-lock.json
+$(NODE_TEST_DEPS): tests/node/package-lock.json
+	npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
+
+test: install $(NODE_TEST_DEPS)
 	$(BIN)/python -m pytest
 
 lint: install

@@ -1,0 +1,78 @@
+"""The real Vercel AI SDK (npm `ai`, pinned in tests/node/package.json) consumes POST /chat
+over HTTP, exactly as a Next.js page with `useChat` does, and gets the full text."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from pathlib import Path
+
+import aiohttp
+import pytest
+from fake_openai import FakeOpenAI, Script
+from test_chat import upstream_env
+from test_chat_disconnect import serving
+
+NODE_DIR = Path(__file__).parent / "node"
+
+
+@pytest.fixture
+async def fake():
+    server = await FakeOpenAI().start()
+    yield server
+    await server.close()
+
+
+async def run_node(*args: str) -> dict:
+    if shutil.which("node") is None or not (NODE_DIR / "node_modules" / "ai").is_dir():
+        pytest.fail("the Node test needs node and `npm ci --prefix tests/node` (make test does it)")
+    process = await asyncio.create_subprocess_exec(
+        "node",
+        str(NODE_DIR / "chat.mjs"),
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 0, stderr.decode()
+    return json.loads(stdout)
+
+
+async def test_the_ai_sdk_reads_the_whole_reply(make_app, auth, fake):
+    fake.default = Script(tokens=["Hello", ", ", "world", " from", " upstream"], delay=0.01)
+    app = make_app(environ=upstream_env(fake))
+    alice = auth("alice")
+    async with serving(app) as url, aiohttp.ClientSession(headers=alice) as http:
+        async with http.post(f"{url}/projects", json={"name": "P"}) as response:
+            project = await response.json()
+        async with http.post(f"{url}/projects/{project['id']}/conversations", json={}) as response:
+            conversation = (await response.json())["id"]
+
+        result = await run_node(f"{url}/chat", alice["Authorization"], conversation, "Hi there")
+
+        async with http.get(f"{url}/conversations/{conversation}/messages") as response:
+            stored = (await response.json())["data"]
+
+    assert result["errors"] == []
+    message = result["message"]
+    texts = [part for part in message["parts"] if part["type"] == "text"]
+    assert texts == [{"type": "text", "text": "Hello, world from upstream", "state": "done"}]
+    assert message["id"] == stored[1]["id"]
+    assert message["metadata"]["assistant_message_id"] == stored[1]["id"]
+    assert message["metadata"]["user_message_id"] == stored[0]["id"]
+    assert message["metadata"]["usage"] == {"prompt_tokens": 2, "completion_tokens": 5}
+    assert fake.last.body["messages"] == [{"role": "user", "content": "Hi there"}]
+
+
+async def test_the_ai_sdk_reports_a_provider_failure(make_app, auth, fake):
+    fake.default = Script(status=401)
+    app = make_app(environ=upstream_env(fake))
+    alice = auth("alice")
+    async with serving(app) as url, aiohttp.ClientSession(headers=alice) as http:
+        async with http.post(f"{url}/projects", json={"name": "P"}) as response:
+            project = await response.json()
+        async with http.post(f"{url}/projects/{project['id']}/conversations", json={}) as response:
+            conversation = (await response.json())["id"]
+        result = await run_node(f"{url}/chat", alice["Authorization"], conversation, "Hi")
+    assert result["errors"] == ["Error: the model provider rejected the API key"]
