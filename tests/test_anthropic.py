@@ -12,9 +12,11 @@ from typing import Any
 import promptkit_anthropic
 import pytest
 from aiohttp import web
+from fake_openai import FakeOpenAI
 from promptkit_anthropic.messages import to_anthropic
 
 from promptkit import ChatMessage, ChatRequest, ProviderError, StreamEnd
+from promptkit.plugins import describe_plugins
 
 API_KEY = "sk-ant-test-secret-0123456789"
 
@@ -290,3 +292,125 @@ def test_messages_start_with_a_user_turn_and_alternate() -> None:
         {"role": "assistant", "content": "c"},
     ]
     assert to_anthropic([ChatMessage("user", "x")]) == (None, [{"role": "user", "content": "x"}])
+
+
+# Installed beside the built-ins: one promptkit, one conversation per provider, through /chat.
+
+
+@pytest.fixture
+async def fake_openai() -> AsyncIterator[FakeOpenAI]:
+    server = await FakeOpenAI().start()
+    yield server
+    await server.close()
+
+
+def both_environ(fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic) -> dict[str, str]:
+    openai = {"OPENAI_BASE_URL": fake_openai.base_url, "OPENAI_API_KEY": "sk-openai-test"}
+    return {**openai, **anthropic_environ(fake_anthropic)}
+
+
+async def new_conversation(client: Any, headers: dict[str, str]) -> str:
+    project = await (await client.post("/projects", json={"name": "P"}, headers=headers)).get_json()
+    url = f"/projects/{project['id']}/conversations"
+    return str((await (await client.post(url, json={}, headers=headers)).get_json())["id"])
+
+
+async def ask(client: Any, headers: dict[str, str], conversation_id: str, model: str) -> str:
+    """One turn in the body `useChat` sends; returns the streamed text."""
+    body = {
+        "id": conversation_id,
+        "messages": [{"id": "m", "role": "user", "parts": [{"type": "text", "text": "Hi"}]}],
+        "trigger": "submit-message",
+        "model": model,
+    }
+    response = await client.post("/chat", json=body, headers=headers)
+    assert response.status_code == 200
+    events = [
+        json.loads(line.removeprefix("data: "))
+        for line in (await response.get_data()).decode().split("\n\n")
+        if line.startswith("data: {")
+    ]
+    assert events[-1] == {"type": "finish", "finishReason": "stop"}
+    return "".join(e["delta"] for e in events if e["type"] == "text-delta")
+
+
+async def stored_models(client: Any, headers: dict[str, str], conversation_id: str) -> list[Any]:
+    url = f"/conversations/{conversation_id}/messages"
+    messages = (await (await client.get(url, headers=headers)).get_json())["data"]
+    return [(m["role"], m["status"], m["model"]) for m in messages]
+
+
+async def test_found_through_its_entry_point_beside_the_builtins(make_app: Any) -> None:
+    app = make_app()  # nothing passed in: it is found like any installed plugin
+    rows = {row["name"]: row for row in describe_plugins(app.plugins.pm)}
+    assert {"clerk", "openai", "files", "anthropic"} <= set(rows)
+    assert rows["anthropic"]["builtin"] is False
+    assert rows["anthropic"]["version"] == "0.1.0"
+    assert {"complete_stream", "startup", "shutdown"} <= set(rows["anthropic"]["hooks"])
+
+
+async def test_one_promptkit_routes_each_conversation_to_its_provider(
+    make_app: Any, auth: Any, fake_openai: FakeOpenAI, fake_anthropic: FakeAnthropic
+) -> None:
+    app = make_app(environ=both_environ(fake_openai, fake_anthropic))
+    async with app.test_app():
+        client, headers = app.test_client(), auth("alice")
+        to_openai = await new_conversation(client, headers)
+        to_claude = await new_conversation(client, headers)
+
+        assert await ask(client, headers, to_openai, "gpt-4.1-mini") == fake_openai.default.reply
+        assert await ask(client, headers, to_claude, "claude-test-1") == "Hello from Claude."
+        assert await ask(client, headers, to_claude, "claude-test-1") == "Hello from Claude."
+
+        assert len(fake_openai.received) == 1
+        assert fake_openai.last.body["model"] == "gpt-4.1-mini"
+        assert [r["model"] for r in fake_anthropic.requests] == ["claude-test-1"] * 2
+        # The second Claude turn carries the conversation's history from the database.
+        assert fake_anthropic.requests[1]["messages"] == [
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hello from Claude."},
+            {"role": "user", "content": "Hi"},
+        ]
+        assert (await stored_models(client, headers, to_claude))[1] == (
+            "assistant",
+            "complete",
+            "claude-test-1",
+        )
+        assert (await stored_models(client, headers, to_openai))[1][:2] == ("assistant", "complete")
+
+
+@pytest.mark.parametrize(
+    ("disabled", "gpt_goes_to", "claude_goes_to"),
+    [("anthropic", "openai", "openai"), ("openai", "echo", "anthropic")],
+)
+async def test_disabling_either_provider_needs_no_change_to_promptkit(
+    make_app: Any,
+    auth: Any,
+    fake_openai: FakeOpenAI,
+    fake_anthropic: FakeAnthropic,
+    disabled: str,
+    gpt_goes_to: str,
+    claude_goes_to: str,
+) -> None:
+    # `disabled_plugins` is what PROMPTKIT_DISABLED_PLUGINS=<name> sets.
+    app = make_app(environ=both_environ(fake_openai, fake_anthropic), disabled_plugins=(disabled,))
+    async with app.test_app():
+        client, headers = app.test_client(), auth("alice")
+        replies = {
+            "gpt": await ask(client, headers, await new_conversation(client, headers), "gpt-x"),
+            "claude": await ask(
+                client, headers, await new_conversation(client, headers), "claude-test-1"
+            ),
+        }
+    expected = {
+        "openai": fake_openai.default.reply,
+        "anthropic": "Hello from Claude.",
+        "echo": "I am promptkit's offline echo provider",
+    }
+    assert replies["gpt"].startswith(expected[gpt_goes_to])
+    assert replies["claude"].startswith(expected[claude_goes_to])
+    upstream_calls = {
+        "openai": len(fake_openai.received),
+        "anthropic": len(fake_anthropic.requests),
+    }
+    assert upstream_calls[disabled] == 0

@@ -66,5 +66,5 @@ wait_for() {
 wait_for "http://127.0.0.1:$PROMPTKIT_PORT/health"
 wait_for "$APP_URL/api/local-token"
 
+echo "the screenshot goes to $SCREENSHOT"
 (cd "$E2E" && node --test chat.test.mjs)
-echo "screenshot: $SCREENSHOT"
