@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import statistics
 import time
 from collections.abc import Callable
@@ -195,8 +196,15 @@ class Window:
 
 
 async def worker(
-    session: aiohttp.ClientSession, target: Target, window: Window, stop: asyncio.Event
+    session: aiohttp.ClientSession,
+    target: Target,
+    window: Window,
+    stop: asyncio.Event,
+    stagger: float,
 ) -> None:
+    # Spread the first requests over about one reply's time: workers that start together
+    # would otherwise move in lockstep waves, and a short window would count waves.
+    await asyncio.sleep(random.uniform(0, stagger))
     while not stop.is_set():
         sample = await one_request(session, target)
         finished = time.perf_counter()
@@ -233,7 +241,7 @@ async def closed_loop(args: argparse.Namespace, target: Target, pids: list[int])
     window, stop = Window(), asyncio.Event()
     async with _session(args.concurrency) as session:
         workers = [
-            asyncio.create_task(worker(session, target, window, stop))
+            asyncio.create_task(worker(session, target, window, stop, args.stagger))
             for _ in range(args.concurrency)
         ]
         # Warm up until every worker has had about one reply (the first wave is over), so the
@@ -352,6 +360,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--duration", type=float, default=3.0)
+    parser.add_argument("--stagger", type=float, default=0.0, help="spread the first requests")
     parser.add_argument("--min-replies", type=int, default=0, help="extend the window to this")
     parser.add_argument("--max-wait", type=float, default=15.0, help="cap of each extension")
     parser.add_argument("--drain", type=float, default=5.0, help="then cancel what is left")

@@ -326,12 +326,13 @@ def loadgen(
     duration: float,
     url: str | None = None,
     min_replies: int = 0,
+    stagger: float = 0.0,
 ) -> dict[str, Any]:
     command = [
         "taskset", "-c", LOAD_CORE, str(tools / "python"), str(BENCH / "loadgen.py"),
         url or target.url, "--mode", mode, "--concurrency", str(concurrency),
         "--warmup", str(warmup), "--duration", str(duration), "--pid", str(target.pid),
-        "--min-replies", str(min_replies), "--max-wait", "12",
+        "--min-replies", str(min_replies), "--max-wait", "12", "--stagger", str(stagger),
     ]  # fmt: skip
     if mode == "request":
         command += ["--method", "GET"]
@@ -492,6 +493,7 @@ def main() -> None:
                             warmup,
                             args.duration,
                             min_replies=args.min_replies,
+                            stagger=args.tokens * delay / 1000,
                         )
                         result |= {"target": target.name, "rep": rep, "delay_ms": delay,
                                    "concurrency": concurrency}  # fmt: skip
