@@ -86,10 +86,14 @@ def store_file(
     """Put the bytes of an uploaded file somewhere, or pass.
 
     Called by `POST /projects/{id}/files` after the upload is spooled to disk and checked, before
-    any row is written. Stream from `upload.path`; never read it whole into memory. Return where
-    the bytes went, or None to let another plugin take it (when every plugin passes, the upload
-    answers 503). Raise `promptkit.ProviderError` when the provider fails: the client gets 502
-    and no row is written. May be `async def`.
+    any row is written, in a task that the client going away does not cancel. Stream from
+    `upload.path` (the file is removed once you answer); never read it whole into memory.
+    Return where the bytes went, or None to let another plugin take it (when every plugin
+    passes, the upload answers 503). Raise `promptkit.ProviderError` when the provider fails:
+    the client gets 502 and no row is written, so leave nothing stored at the provider either
+    (an upload whose answer was lost may still have created a file). If the row cannot be
+    written after you answered, `delete_stored_file` is called with what you returned.
+    May be `async def`.
     """
 
 
@@ -99,10 +103,14 @@ def delete_stored_file(
 ) -> bool | Awaitable[bool | None] | None:
     """Delete a file that `store_file` stored, or pass.
 
-    Called by `DELETE /files/{id}` and by a project delete, before the row is removed. Return
-    True when `stored.provider` is yours and the file is gone (a file already absent counts as
-    deleted, so retries are safe); None when it is not yours. Raise `promptkit.ProviderError`
-    when the delete failed: the row stays and the client gets 502. May be `async def`.
+    Called by `DELETE /files/{id}` and by a project delete, before the row is removed, and by
+    an upload whose row could not be written. Return True when `stored.provider` is yours and
+    the file is gone (a file already absent counts as deleted, so retries are safe); None when
+    it is not yours or you are not configured (the delete answers 503 and the row stays).
+    Raise `promptkit.ProviderError` when the delete failed: the row stays and the client gets
+    502 (a project delete stops there and keeps the project). Only `stored.provider` and
+    `stored.provider_file_id` are kept in the row: `stored.extra` is empty here, except when an
+    upload's row could not be written. May be `async def`.
     """
 
 

@@ -4,6 +4,7 @@ its bytes at the provider and each file at the provider has its row."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import logging
@@ -14,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 from fake_openai_files import FakeOpenAIFiles
 from quart.datastructures import FileStorage
+from quart.testing.utils import make_test_body_with_headers
 
 from promptkit import StoredFile, Upload, hookimpl
 from promptkit.db.engine import sync_url
@@ -448,5 +450,38 @@ async def test_project_delete_of_another_users_project_is_404(client, auth, fake
     assert (await upload(client, project_id, alice, b"mine")).status_code == 201
     response = await client.delete(f"/projects/{project_id}", headers=auth("bob"))
     assert response.status_code == 404
+    assert len(fake.files) == 1
+    assert_consistent(fake, rows)
+
+
+async def test_client_leaving_mid_upload_leaves_a_file_with_its_row(
+    make_app, files_env, auth, fake, rows
+):
+    """Quart cancels the view when its client goes; the upload still ends with both halves."""
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    class Slow:
+        @hookimpl(tryfirst=True)
+        async def store_file(self) -> None:
+            entered.set()
+            await release.wait()
+            return None  # pass: the built-in plugin uploads
+
+    app = make_app(Slow(), environ=files_env)
+    async with app.test_app():
+        client = app.test_client()
+        project_id = await new_project(client, auth("alice"))
+        storage = FileStorage(io.BytesIO(b"abandoned"), filename="a.txt")
+        body, headers = make_test_body_with_headers(files={"file": storage})
+        connection = client.request(
+            f"/projects/{project_id}/files", method="POST", headers={**auth("alice"), **headers}
+        )
+        async with connection:
+            await connection.send(body)
+            await connection.send_complete()
+            await asyncio.wait_for(entered.wait(), 5)
+            await connection.disconnect()
+        release.set()
+    # the app waited for the upload before it stopped
     assert len(fake.files) == 1
     assert_consistent(fake, rows)
