@@ -3,7 +3,8 @@
 // run.sh starts both servers; this file only drives the page.
 //   APP_URL      the Next.js app (required)
 //   CHROMIUM     the browser executable (default /usr/bin/chromium)
-//   SCREENSHOT   where to save the final screenshot (default ./artifacts/chat.png)
+//   SCREENSHOT   where to save the final screenshot (default ./artifacts/chat.png); one taken
+//                while the reply streams, and one of the project page, go beside it
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -33,6 +34,7 @@ const pageErrors = [];
 
 before(async () => {
   assert.ok(APP_URL, "set APP_URL to the running Next.js app");
+  mkdirSync(dirname(SCREENSHOT), { recursive: true });
   profile = mkdtempSync(join(tmpdir(), "promptkit-e2e-profile-")); // a new, empty profile
   context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
@@ -47,10 +49,7 @@ before(async () => {
 
 after(async () => {
   // The screenshot shows the last screen, passed or failed: the first thing to look at in CI.
-  if (page) {
-    mkdirSync(dirname(SCREENSHOT), { recursive: true });
-    await page.screenshot({ path: SCREENSHOT, fullPage: true }).catch(() => {});
-  }
+  await page?.screenshot({ path: SCREENSHOT, fullPage: true }).catch(() => {});
   await context?.close();
   if (profile) rmSync(profile, { recursive: true, force: true });
 });
@@ -85,6 +84,18 @@ test("project, prompt, conversation, streamed reply, history after reload", { ti
   await prompt.getByText("active", { exact: true }).waitFor();
   assert.equal(await prompt.getAttribute("data-active"), "true");
 
+  // An upload goes through promptkit's store_file plugin; offline none is configured, and the
+  // page shows promptkit's own error message.
+  const files = page.getByRole("region", { name: "Files" });
+  await files.getByLabel("File").setInputFiles({
+    name: "notes.txt",
+    mimeType: "text/plain",
+    buffer: Buffer.from("some notes"),
+  });
+  await files.getByRole("button", { name: "Upload" }).click();
+  await files.getByRole("alert").filter({ hasText: "no file store is configured" }).waitFor();
+  await page.screenshot({ path: SCREENSHOT.replace(/\.png$/, "-project.png"), fullPage: true });
+
   // A conversation.
   const conversations = page.getByRole("region", { name: "Conversations" });
   await conversations.getByLabel("Conversation title").fill("First chat");
@@ -108,6 +119,13 @@ test("project, prompt, conversation, streamed reply, history after reload", { ti
 
   const chat = page.getByRole("region", { name: "Chat" });
   const reply = chat.locator('[data-role="assistant"]').last();
+  // A picture of the reply half-way, for people; the assertions below do not depend on it.
+  await page
+    .locator('section[aria-label="Chat"][data-status="streaming"] [data-role="assistant"] .text')
+    .filter({ hasText: "offline" })
+    .waitFor({ timeout: 5_000 })
+    .then(() => page.screenshot({ path: SCREENSHOT.replace(/\.png$/, "-streaming.png") }))
+    .catch(() => {});
   await reply.getByText(`Your last message was: ${message}`).waitFor();
   await page.locator('section[aria-label="Chat"][data-status="ready"]').waitFor();
   const replyText = await reply.locator(".text").textContent();
