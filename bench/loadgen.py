@@ -79,6 +79,23 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / CLOCK_TICKS
 
 
+def runqueue_wait_seconds(pids: list[int]) -> float:
+    """Time the server's threads were ready to run but waited for a core (others' work)."""
+    total = 0
+    for pid in pids:
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{pid}/task/{task}/schedstat", "rb") as handle:
+                    total += int(handle.read().split()[1])
+            except OSError:
+                continue
+    return total / 1e9
+
+
 def rss_kib(pids: list[int]) -> int:
     total = 0
     for pid in pids:
@@ -251,12 +268,12 @@ async def closed_loop(args: argparse.Namespace, target: Target, pids: list[int])
         await asyncio.sleep(args.warmup)
         await poll_until(lambda: window.finished >= args.concurrency, began + args.max_wait)
         sampler = RssSampler(pids)
-        cpu_before = cpu_seconds(pids)
+        cpu_before, waited_before = cpu_seconds(pids), runqueue_wait_seconds(pids)
         window.start = time.perf_counter()
         sampler.start()
         await asyncio.sleep(args.duration)
         await poll_until(lambda: window.completed >= args.min_replies, window.start + args.max_wait)
-        cpu_after = cpu_seconds(pids)
+        cpu_after, waited_after = cpu_seconds(pids), runqueue_wait_seconds(pids)
         window.end = time.perf_counter()
         peak_rss = sampler.stop()
         stop.set()
@@ -275,6 +292,7 @@ async def closed_loop(args: argparse.Namespace, target: Target, pids: list[int])
         "replies_per_s": round(window.completed / elapsed, 1),
         "server_cpu_s": round(cpu, 3),
         "server_cpu_share": round(cpu / elapsed, 3),
+        "server_waited_share": round((waited_after - waited_before) / elapsed, 3),
         "cpu_ms_per_reply": round(cpu * 1000 / window.completed, 3) if window.completed else None,
         "errors": len(errors),
         "unfinished": len(pending),

@@ -43,7 +43,8 @@ def aggregate(runs: list[dict[str, Any]]) -> dict[tuple[str, float, int], dict[s
         table[key] = {
             metric: median([r.get(metric) for r in reps])
             for metric in (
-                "replies_per_s", "cpu_ms_per_reply", "server_cpu_share", "ttft_p50_ms",
+                "replies_per_s", "cpu_ms_per_reply", "server_cpu_share", "server_waited_share",
+                "ttft_p50_ms",
                 "ttft_p99_ms", "ttft_max_ms", "total_p50_ms", "max_gap_ms", "peak_rss_kib",
             )
         }  # fmt: skip
@@ -141,7 +142,7 @@ def write_markdown(raw: dict[str, Any], table: dict[tuple[str, float, int], dict
         "## Every cell",
         "",
         "| ms between tokens | concurrency | target | replies/s | CPU-ms per reply "
-        "| server CPU share | TTFT p50 / p99 / max (ms) | whole reply p50 (ms) "
+        "| server CPU share (waited for a core) | TTFT p50 / p99 / max (ms) | whole reply p50 (ms) "
         "| longest gap (ms) | errors (cut off at the end) |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -154,6 +155,7 @@ def write_markdown(raw: dict[str, Any], table: dict[tuple[str, float, int], dict
                 lines.append(
                     f"| {delay:g} | {concurrency} | {target} | {fmt(cell['replies_per_s'])} "
                     f"| {fmt(cell['cpu_ms_per_reply'], 2)} | {fmt(cell['server_cpu_share'], 2)} "
+                    f"({fmt(cell['server_waited_share'], 2)}) "
                     f"| {fmt(cell['ttft_p50_ms'])} / {fmt(cell['ttft_p99_ms'])} / "
                     f"{fmt(cell['ttft_max_ms'])} | {fmt(cell['total_p50_ms'])} "
                     f"| {fmt(cell['max_gap_ms'])} | {cell['errors']} ({cell['unfinished']}) |"
@@ -226,12 +228,16 @@ def plot(table: dict[tuple[str, float, int], dict[str, Any]], path: Path) -> Non
 
 
 def main() -> None:
+    """`report.py [RAW.json [OUT-STEM]]`: by default the committed `bench/RESULTS.md` + `.png`."""
     raw_path = Path(sys.argv[1]) if len(sys.argv) > 1 else BENCH / "results" / "raw.json"
+    stem = Path(sys.argv[2]) if len(sys.argv) > 2 else None
+    markdown = stem.with_suffix(".md") if stem else BENCH / "RESULTS.md"
+    picture = stem.with_suffix(".png") if stem else BENCH / "results.png"
     raw = json.loads(raw_path.read_text())
     table = aggregate(raw["runs"])
-    (BENCH / "RESULTS.md").write_text(write_markdown(raw, table))
-    plot(table, BENCH / "results.png")
-    print(f"wrote {BENCH / 'RESULTS.md'} and {BENCH / 'results.png'}", file=sys.stderr)
+    markdown.write_text(write_markdown(raw, table))
+    plot(table, picture)
+    print(f"wrote {markdown} and {picture}", file=sys.stderr)
 
 
 if __name__ == "__main__":

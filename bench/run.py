@@ -428,6 +428,11 @@ def main() -> None:
     parser.add_argument("--min-replies", type=int, default=10, help="per cell, at least")
     parser.add_argument("--hold", type=int, default=500, help="streams held open for memory")
     parser.add_argument("--label", default="", help="a note stored with the results")
+    parser.add_argument(
+        "--name",
+        default="",
+        help="write bench/results/NAME.{json,md,png} instead of the committed bench/RESULTS.md",
+    )
     args = parser.parse_args()
     if args.quick:
         args.reps, args.concurrency, args.hold = 1, "1,32", 100
@@ -542,15 +547,17 @@ def main() -> None:
             "memory": memory,
             "crud": crud,
         }  # fmt: skip
-        (RESULTS / "raw.json").write_text(json.dumps(raw, indent=1))
-        log("raw figures in bench/results/raw.json")
+        raw_path = RESULTS / f"{args.name or 'raw'}.json"
+        raw_path.write_text(json.dumps(raw, indent=1))
+        log(f"raw figures in {raw_path.relative_to(REPO)}")
     finally:
         for target in targets:
             if target.server:
                 target.server.stop()
         upstream.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-    subprocess.run([str(tools / "python"), str(BENCH / "report.py"), str(RESULTS / "raw.json")],
+    out = [str(RESULTS / args.name)] if args.name else []
+    subprocess.run([str(tools / "python"), str(BENCH / "report.py"), str(raw_path), *out],
                    check=True)  # fmt: skip
 
 
