@@ -21,9 +21,10 @@ from typing import Any
 
 import httpx
 
-from promptkit import ChatRequest, Principal, StreamEnd, hookimpl
+from promptkit import ChatRequest, Principal, StoredFile, StreamEnd, Upload, hookimpl
 
 SLOW_MODEL = "slow-test"
+PROVIDER = "production_test"
 TESTS_DIR = Path(__file__).resolve().parent
 
 
@@ -41,6 +42,15 @@ class ServerTestPlugin:
         count = int(environ.get("TEST_TOKEN_COUNT", "5"))
         delay = float(environ.get("TEST_TOKEN_DELAY", "0.05"))
         return _slow_reply(count, delay, prompt_tokens=len(chat.messages))
+
+    @hookimpl
+    def store_file(self, upload: Upload) -> StoredFile:
+        # Keeps nothing: the tests need an upload to succeed, not the bytes.
+        return StoredFile(provider_file_id=f"test-{upload.size_bytes}", provider=PROVIDER)
+
+    @hookimpl
+    def delete_stored_file(self, stored: StoredFile) -> bool | None:
+        return True if stored.provider == PROVIDER else None
 
 
 async def _slow_reply(
@@ -137,5 +147,6 @@ class Server:
         self.log.close()
 
     def output(self) -> str:
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         return self.log_path.read_text(errors="replace")
