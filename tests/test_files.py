@@ -485,3 +485,29 @@ async def test_client_leaving_mid_upload_leaves_a_file_with_its_row(
     # the app waited for the upload before it stopped
     assert len(fake.files) == 1
     assert_consistent(fake, rows)
+
+
+async def test_file_uploaded_while_its_project_is_deleted_goes_too(
+    make_app, files_env, auth, fake, rows
+):
+    """A file that lands while the project's files are being deleted is deleted with them."""
+    alice = auth("alice")
+    state: dict[str, Any] = {}
+
+    class UploadDuringDelete:
+        @hookimpl(tryfirst=True)
+        async def delete_stored_file(self) -> None:
+            if "late" not in state:
+                state["late"] = await upload(state["client"], state["project"], alice, b"late")
+            return None  # pass: the built-in plugin deletes
+
+    app = make_app(UploadDuringDelete(), environ=files_env)
+    async with app.test_app():
+        client = state["client"] = app.test_client()
+        project_id = state["project"] = await new_project(client, alice)
+        assert (await upload(client, project_id, alice, b"early")).status_code == 201
+        response = await client.delete(f"/projects/{project_id}", headers=alice)
+    assert state["late"].status_code == 201
+    assert response.status_code == 204
+    assert fake.files == {}
+    assert rows() == []

@@ -71,7 +71,7 @@ class File(BaseModel):
 
 
 class UploadForm(BaseModel):
-    """The upload body: one file in the multipart field `file` (documentation only)."""
+    """One file, in the multipart field `file`."""
 
     file: FileField
 
