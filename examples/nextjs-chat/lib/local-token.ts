@@ -4,6 +4,8 @@
 // and nothing secret is built into the browser bundle; the browser only ever sees a short-lived
 // user token. Anyone who can open this app is that user: it is for running on your own machine.
 import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 
 import { tokenExpiry } from "./token-expiry";
@@ -21,13 +23,25 @@ export function localUser(): string {
 export async function localToken(): Promise<string> {
   const now = Date.now() / 1000;
   if (cached && cached.expiresAt - RENEW_BEFORE_EXPIRY_SECONDS > now) return cached.token;
-  // PROMPTKIT_CLI is the `promptkit` executable; run it where the promptkit server runs
-  // (PROMPTKIT_CLI_CWD) so that it finds the same `.env` and local key.
-  const { stdout } = await run(process.env.PROMPTKIT_CLI || "promptkit", ["token", localUser()], {
-    cwd: process.env.PROMPTKIT_CLI_CWD || process.cwd(),
-    timeout: 30_000,
-  });
+  const { command, cwd } = promptkitCommand();
+  const { stdout } = await run(command, ["token", localUser()], { cwd, timeout: 30_000 });
   const token = stdout.trim();
   cached = { token, expiresAt: tokenExpiry(token) ?? now + 600 };
   return token;
+}
+
+/**
+ * The `promptkit` command and the directory to run it in: where the promptkit server runs, so
+ * that it reads the same `.env` and local key. The defaults fit this example inside a promptkit
+ * checkout served with `make run`: the checkout's root and its `.venv`.
+ */
+function promptkitCommand(): { command: string; cwd: string } {
+  const cwd = resolve(process.env.PROMPTKIT_CLI_CWD || "../..");
+  const inCheckout = join(cwd, ".venv", "bin", "promptkit");
+  const configured = process.env.PROMPTKIT_CLI;
+  // A path is taken from where this app runs, not from `cwd`.
+  const command = configured
+    ? configured.includes("/") ? resolve(configured) : configured
+    : existsSync(inCheckout) ? inCheckout : "promptkit";
+  return { command, cwd };
 }
