@@ -1,0 +1,75 @@
+"""`promptkit keygen` and `promptkit token`: the offline flow a newcomer follows, end to end."""
+
+from __future__ import annotations
+
+import click
+import pytest
+from click.testing import CliRunner
+from joserfc.jwk import RSAKey
+
+from promptkit.app import create_app
+from promptkit.cli import cli
+from promptkit.plugins import add_plugin_commands, build_plugin_manager
+from promptkit.settings import Settings
+
+
+@pytest.fixture
+def promptkit_cli() -> click.Group:
+    add_plugin_commands(build_plugin_manager(), cli)  # as `promptkit` does before it runs
+    return cli
+
+
+def run(promptkit_cli: click.Group, data_dir, *args: str, **environ: str) -> tuple[str, str]:
+    runner = CliRunner()
+    env = {
+        "PROMPTKIT_DATA_DIR": str(data_dir),
+        "CLERK_JWT_KEY": "",
+        "CLERK_JWKS_URL": "",
+        **environ,
+    }
+    result = runner.invoke(promptkit_cli, list(args), env=env, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.stdout, result.stderr
+
+
+async def test_a_minted_token_opens_the_api_on_the_local_key(promptkit_cli, settings):
+    public_pem, note = run(promptkit_cli, settings.data_dir, "keygen")
+    assert "created" in note
+    assert RSAKey.import_key(public_pem).as_dict()["kty"] == "RSA"
+    again, note = run(promptkit_cli, settings.data_dir, "keygen")
+    assert "already present" in note and again == public_pem
+
+    token, _ = run(
+        promptkit_cli,
+        settings.data_dir,
+        "token",
+        "user_alice",
+        "--org-id",
+        "org_1",
+        "--org-role",
+        "admin",
+    )
+    app = create_app(Settings(**{**settings.__dict__, "environ": {}}))  # no CLERK_* at all
+    async with app.test_app():
+        client = app.test_client()
+        response = await client.get(
+            "/projects", headers={"Authorization": f"Bearer {token.strip()}"}
+        )
+        assert response.status_code == 200
+        principal = await app.extensions["promptkit_clerk"].verifier.verify(token.strip())
+    assert (principal.user_id, principal.org_id, principal.org_role) == (
+        "user_alice",
+        "org_1",
+        "org:admin",
+    )
+
+
+def test_token_creates_the_key_pair_when_missing(promptkit_cli, tmp_path):
+    token, _ = run(promptkit_cli, tmp_path, "token", "bob")
+    assert token.count(".") == 2
+    assert (tmp_path / "clerk" / "local-signing-key.pem").exists()
+
+
+def test_token_warns_when_the_server_would_ignore_the_local_key(promptkit_cli, tmp_path):
+    _, warning = run(promptkit_cli, tmp_path, "token", "bob", CLERK_JWKS_URL="https://x.test/jwks")
+    assert "refuse this token" in warning
