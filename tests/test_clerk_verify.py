@@ -6,6 +6,7 @@ HS256 keyed with the public PEM) are put together by hand here, as an attacker w
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -14,19 +15,27 @@ import logging
 import time
 from typing import Any
 
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 from joserfc import jws, jwt
 from joserfc.jwk import RSAKey
 from joserfc.jws import JWSRegistry
 from promptkit_clerk import EXTENSION
+from promptkit_clerk.config import ClerkConfig
+from promptkit_clerk.keys import StaticKey
 from promptkit_clerk.local import mint_session_token
+from promptkit_clerk.verify import Verifier
 from quart.testing.app import LifespanError
 
+from promptkit import AuthenticationError
 from promptkit.app import create_app
 from promptkit.settings import Settings
 
 ORIGIN = "https://app.example.com"
 ISSUER = "https://clerk.example.com"
+# A public key for the property test (hypothesis runs outside fixtures); any RSA key will do.
+PROPERTY_KEY_PEM = RSAKey.generate_key(2048, private=True).as_pem(private=False)
 
 
 @pytest.fixture(scope="module")
@@ -222,6 +231,32 @@ async def test_every_hostile_token_is_a_401_that_says_why(
     secret_part = signature if len(signature) > 40 else token
     assert secret_part not in json.dumps(body) + str(response.headers)
     assert secret_part not in caplog.text
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+headers = st.fixed_dictionaries(
+    {},
+    optional={
+        name: st.sampled_from(["RS256", "none", "HS256", "RS512"]) | json_values
+        for name in ("alg", "kid", "crit", "b64", "typ", "jwk")
+    },
+)
+
+
+@hypothesis.settings(max_examples=200, deadline=None)
+@hypothesis.given(headers | json_values, st.binary(max_size=60), st.binary(max_size=300))
+def test_any_malformed_token_is_an_authentication_error_never_a_crash(header, payload, signature):
+    key = RSAKey.import_key(PROPERTY_KEY_PEM)
+    verifier = Verifier(ClerkConfig(jwt_key="unused"), StaticKey(key))
+    token = ".".join([b64(json.dumps(header).encode()), b64(payload), b64(signature)])
+    with pytest.raises(AuthenticationError):
+        asyncio.run(verifier.verify(token))
 
 
 async def test_credentials_that_are_not_jwts_are_left_to_other_plugins(strict_app):

@@ -88,17 +88,12 @@ class JwksKeys:
         self._fetched_at: float | None = None
         self._attempted_at: float | None = None
         self._lock = asyncio.Lock()
-        self.fetch_count = 0
 
     def key_for(self, kid: str | None) -> RSAKey:
         try:
             return self._keys[kid]
         except KeyError:
             raise UnknownKey() from None
-
-    @property
-    def has_keys(self) -> bool:
-        return bool(self._keys)
 
     def is_stale(self) -> bool:
         return self._fetched_at is None or time.monotonic() - self._fetched_at > self.max_age
@@ -110,7 +105,6 @@ class JwksKeys:
                 # Someone fetched (or tried) moments ago: answer from what that attempt left.
                 return self._fetched_at == self._attempted_at
             self._attempted_at = now
-            self.fetch_count += 1
             keys = await self._fetch()
             if keys is None:
                 return False
