@@ -5,7 +5,7 @@ import { useCallback, useEffect, useState } from "react";
 export function useLoad<T>(load: () => Promise<T>, deps: unknown[]) {
   const [data, setData] = useState<T | null>(null);
   const [error, setError] = useState<string | null>(null);
-  // eslint-disable-next-line react-hooks/exhaustive-deps
+  // `deps` says when `load` changes, as with useEffect: the caller lists what it reads.
   const reload = useCallback(load, deps);
   const refresh = useCallback(async () => {
     try {
