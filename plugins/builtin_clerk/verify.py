@@ -7,7 +7,6 @@ built. Each failure answers with a short reason that never includes the token.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from joserfc import jwt
@@ -27,8 +26,6 @@ from promptkit import AuthenticationError, Principal, ServiceUnavailable
 
 from .config import ClerkConfig
 from .keys import KeySource, UnknownKey
-
-log = logging.getLogger(__name__)
 
 # RS256 only. Clerk adds headers of its own (`cat`, `oiat`): unknown headers are ignored.
 REGISTRY = JWSRegistry(algorithms=["RS256"], strict_check_header=False)
