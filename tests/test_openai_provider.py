@@ -161,3 +161,17 @@ async def test_a_key_alone_configures_it(make_app):
     app = make_app(environ={"OPENAI_API_KEY": "sk-only-a-key"})
     async with app.test_app():
         assert str(app.extensions["promptkit_openai"].base_url).startswith("https://api.openai")
+
+
+async def test_the_key_and_the_upstream_text_never_reach_logs_or_clients(
+    client, auth, fake, caplog
+):
+    caplog.set_level("DEBUG")
+    alice = auth("alice")
+    conversation = await new_conversation(client, alice)
+    fake.default = Script(status=401)
+    response, events = await send(client, alice, {"conversation_id": conversation, "message": "hi"})
+    assert error_of(events) == "the model provider rejected the API key"
+    assert SECRET not in caplog.text
+    assert "fake upstream" not in caplog.text  # the upstream's own message is never echoed
+    assert "fake upstream" not in (await response.get_data()).decode()
