@@ -25,6 +25,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -68,7 +69,9 @@ async def wait_for_port(port: int) -> None:
     raise RuntimeError(f"nothing listens on port {port}")
 
 
-async def stream_one(http: aiohttp.ClientSession, url: str, body: dict, headers: dict) -> Sample:
+async def stream_one(
+    http: aiohttp.ClientSession, url: str, body: dict[str, Any], headers: dict[str, str]
+) -> Sample:
     started = time.perf_counter()
     first = None
     async with http.post(url, json=body, headers=headers) as response:
@@ -163,7 +166,13 @@ def bench(args: argparse.Namespace) -> None:
             process.wait(timeout=10)
 
 
-async def measure(args, upstream, promptkit, upstream_port: int, promptkit_port: int) -> None:
+async def measure(
+    args: argparse.Namespace,
+    upstream: subprocess.Popen[bytes],
+    promptkit: subprocess.Popen[bytes],
+    upstream_port: int,
+    promptkit_port: int,
+) -> None:
     await wait_for_port(upstream_port)
     await wait_for_port(promptkit_port)
     base = f"http://127.0.0.1:{promptkit_port}"
@@ -235,7 +244,7 @@ def serve(port: int, upstream: str, database: str) -> None:
     config = hypercorn.config.Config()
     config.bind = [f"127.0.0.1:{port}"]
     config.accesslog = None
-    asyncio.run(hypercorn.asyncio.serve(app, config))  # type: ignore[arg-type]
+    asyncio.run(hypercorn.asyncio.serve(app, config))
 
 
 def main() -> None:

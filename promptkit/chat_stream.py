@@ -118,7 +118,6 @@ async def _finish(
     saved = None
     try:
         if status == "complete" or (status is not None and text):
-            usage = (end.usage if end else None) or None
             async with db.transaction():
                 saved = await messages.insert(
                     db,
@@ -128,7 +127,7 @@ async def _finish(
                     content="".join(text),
                     status=status,
                     model=(end.model if end else None) or turn.chat.model,
-                    usage=_api_usage(usage),
+                    usage=_api_usage(end.usage if end else None),
                     message_id=turn.assistant_id,
                 )
                 await messages.delete_many(db, owner, turn.replaces)
