@@ -80,7 +80,13 @@ async def _events(turn: Turn) -> AsyncIterator[bytes]:
 
         finishing = True
         end = end or StreamEnd()
-        saved = await _shielded(turn.app, _finish(turn, pump, lease_keeper, "complete", text, end))
+        try:
+            saved = await _shielded(
+                turn.app, _finish(turn, pump, lease_keeper, "complete", text, end)
+            )
+        except Exception:  # logged by the task; e.g. the conversation was deleted meanwhile
+            yield part({"type": "error", "errorText": "the reply could not be stored"}) + DONE
+            return
         closing = [] if text else [part({"type": "text-start", "id": TEXT_ID})]
         metadata = {
             "user_message_id": turn.user_message["id"],

@@ -395,3 +395,22 @@ async def test_no_provider_configured_falls_back_to_the_offline_echo(make_app, a
     assert "not a language model" in text
     assert text.endswith("Your last message was: hi")
     assert events[-3]["messageMetadata"]["model"] == "echo"
+
+
+async def test_conversation_deleted_while_streaming_ends_with_an_error_part(client, auth, fake):
+    alice = auth("alice")
+    conversation = await new_conversation(client, alice)
+    fake.default = Script(tokens=["a", "b", "c"], delay=0.2)
+    headers = {**alice, "Content-Type": "application/json"}
+    async with client.request("/chat", method="POST", headers=headers) as connection:
+        await connection.send(
+            json.dumps({"conversation_id": conversation, "message": "hi"}).encode()
+        )
+        await connection.send_complete()
+        body = await asyncio.wait_for(connection.receive(), timeout=5)
+        deleted = await client.delete(f"/conversations/{conversation}", headers=alice)
+        assert deleted.status_code == 204
+        while b"[DONE]" not in body:
+            body += await asyncio.wait_for(connection.receive(), timeout=5)
+    events = parse_events(body)
+    assert events[-2] == {"type": "error", "errorText": "the reply could not be stored"}
