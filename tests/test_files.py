@@ -511,3 +511,11 @@ async def test_file_uploaded_while_its_project_is_deleted_goes_too(
     assert response.status_code == 204
     assert fake.files == {}
     assert rows() == []
+
+
+async def test_an_unknown_purpose_stops_start_up_naming_the_variable(make_app, files_env):
+    app = make_app(environ={**files_env, "PROMPTKIT_FILES_PURPOSE": "userdata"})
+    with pytest.raises(Exception, match="PROMPTKIT_FILES_PURPOSE") as raised:
+        async with app.test_app():
+            pass
+    assert "files" in str(raised.value)

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import secrets
 import time
-from typing import Any, cast
+from typing import Any, cast, get_args
 
 import openai
 from openai.types import FilePurpose
@@ -23,6 +23,10 @@ class OpenAIFileStore:
     PROVIDER = "openai"
 
     def __init__(self, *, api_key: str, base_url: str | None, purpose: str) -> None:
+        if purpose not in get_args(FilePurpose):
+            # Said once at start-up, rather than by every upload failing with a 400 upstream.
+            choices = ", ".join(get_args(FilePurpose))
+            raise ValueError(f"PROMPTKIT_FILES_PURPOSE={purpose!r} is not one of: {choices}")
         self.client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url)
         self.purpose = purpose
 
