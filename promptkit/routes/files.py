@@ -300,10 +300,17 @@ async def _store_and_record(
         )
     except Exception as error:
         await _forget(plugins, principal, stored)
-        if await projects.get(db, principal.user_id, project["id"]) is None:
+        if await _project_gone(db, principal.user_id, project["id"]):
             raise NotFound("project not found") from error  # deleted while uploading
         raise
     return row
+
+
+async def _project_gone(db: Database, owner_id: str, project_id: str) -> bool:
+    try:
+        return await projects.get(db, owner_id, project_id) is None
+    except Exception:  # the database itself failed: the original error says more
+        return False
 
 
 async def _forget(plugins: Plugins, principal: Principal, stored: StoredFile) -> None:
