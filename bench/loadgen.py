@@ -66,17 +66,18 @@ def process_tree(pid: int) -> list[int]:
     return tree
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time of `pids` so far, in seconds."""
-    total = 0
+def cpu_split(pids: list[int]) -> tuple[float, float]:
+    """User and system (kernel: network stack, system calls) CPU time of `pids`, in seconds."""
+    user = system = 0
     for pid in pids:
         try:
             with open(f"/proc/{pid}/stat", "rb") as handle:
                 fields = handle.read().rsplit(b")", 1)[1].split()
         except OSError:
             continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
-    return total / CLOCK_TICKS
+        user += int(fields[11])  # utime and stime: fields 14 and 15 of the stat line
+        system += int(fields[12])
+    return user / CLOCK_TICKS, system / CLOCK_TICKS
 
 
 def runqueue_wait_seconds(pids: list[int]) -> float:
@@ -268,12 +269,12 @@ async def closed_loop(args: argparse.Namespace, target: Target, pids: list[int])
         await asyncio.sleep(args.warmup)
         await poll_until(lambda: window.finished >= args.concurrency, began + args.max_wait)
         sampler = RssSampler(pids)
-        cpu_before, waited_before = cpu_seconds(pids), runqueue_wait_seconds(pids)
+        (user_before, sys_before), waited_before = cpu_split(pids), runqueue_wait_seconds(pids)
         window.start = time.perf_counter()
         sampler.start()
         await asyncio.sleep(args.duration)
         await poll_until(lambda: window.completed >= args.min_replies, window.start + args.max_wait)
-        cpu_after, waited_after = cpu_seconds(pids), runqueue_wait_seconds(pids)
+        (user_after, sys_after), waited_after = cpu_split(pids), runqueue_wait_seconds(pids)
         window.end = time.perf_counter()
         peak_rss = sampler.stop()
         stop.set()
@@ -285,7 +286,7 @@ async def closed_loop(args: argparse.Namespace, target: Target, pids: list[int])
     elapsed = window.end - window.start
     good = [s for s in window.samples if s.error is None]
     errors = [s.error for s in window.samples if s.error is not None]
-    cpu = cpu_after - cpu_before
+    cpu = user_after + sys_after - user_before - sys_before
     result: dict[str, Any] = {
         "replies": window.completed,
         "seconds": round(elapsed, 3),
@@ -294,6 +295,7 @@ async def closed_loop(args: argparse.Namespace, target: Target, pids: list[int])
         "server_cpu_share": round(cpu / elapsed, 3),
         "server_waited_share": round((waited_after - waited_before) / elapsed, 3),
         "cpu_ms_per_reply": round(cpu * 1000 / window.completed, 3) if window.completed else None,
+        "system_cpu_share": round((sys_after - sys_before) / cpu, 3) if cpu else None,
         "errors": len(errors),
         "unfinished": len(pending),
         "error_examples": sorted(set(errors))[:3],

@@ -79,7 +79,7 @@ def main() -> None:
         spy = subprocess.Popen(
             [str(tools / "py-spy"), "record", "--format", "raw", "--output", str(raw),
              "--duration", str(int(args.seconds)), "--pid", str(target.pid), "--rate", "250",
-             "--nonblocking"],
+             "--nonblocking", "--gil"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         time.sleep(0.5)

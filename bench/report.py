@@ -34,6 +34,12 @@ def median(values: list[Any]) -> float | None:
     return statistics.median(present) if present else None
 
 
+def ordered_targets(table: dict[tuple[str, float, int], dict[str, Any]]) -> list[str]:
+    """The known targets in a fixed order, then any A/B variants (`run.py --variant`)."""
+    present = {key[0] for key in table}
+    return [t for t in ORDER if t in present] + sorted(present - set(ORDER))
+
+
 def aggregate(runs: list[dict[str, Any]]) -> dict[tuple[str, float, int], dict[str, Any]]:
     cells: dict[tuple[str, float, int], list[dict[str, Any]]] = defaultdict(list)
     for run in runs:
@@ -76,7 +82,7 @@ def added_ttft(
 
 
 def write_markdown(raw: dict[str, Any], table: dict[tuple[str, float, int], dict[str, Any]]) -> str:
-    targets = [t for t in ORDER if any(k[0] == t for k in table)]
+    targets = ordered_targets(table)
     delays = sorted({k[1] for k in table})
     concurrencies = sorted({k[2] for k in table})
     memory = {m["target"]: m for m in raw["memory"]}
@@ -200,7 +206,7 @@ def write_markdown(raw: dict[str, Any], table: dict[tuple[str, float, int], dict
 
 
 def plot(table: dict[tuple[str, float, int], dict[str, Any]], path: Path) -> None:
-    targets = [t for t in ORDER if any(k[0] == t for k in table)]
+    targets = ordered_targets(table)
     delays = sorted({k[1] for k in table})
     figure, axes = plt.subplots(2, len(delays), figsize=(6 * len(delays), 8), squeeze=False)
     for column, delay in enumerate(delays):

@@ -191,15 +191,24 @@ def rss_kib(pid: int) -> int:
 
 
 def start_promptkit(
-    name: str, database_url: str, upstream: str, workdir: Path, pool: int
+    name: str,
+    database_url: str,
+    upstream: str,
+    workdir: Path,
+    pool: int,
+    extra_env: dict[str, str] | None = None,
 ) -> Target | None:
     promptkit = REPO / ".venv" / "bin" / "promptkit"
     env = {
+        **(extra_env or {}),
         "DATABASE_URL": database_url,
         "OPENAI_BASE_URL": upstream,
         "OPENAI_API_KEY": "bench-key",
         "PROMPTKIT_MODEL": MODEL,
         "PROMPTKIT_DATA_DIR": str(workdir / "data"),
+        # One bench user sends thousands of requests a second: the per-user API limit
+        # (1200/minute by default) would measure 429s. The chat limit is off by default.
+        "PROMPTKIT_API_RATE_LIMIT": "off",
         "PYTHONUNBUFFERED": "1",
     }
     token = subprocess.run(
@@ -429,6 +438,13 @@ def main() -> None:
     parser.add_argument("--hold", type=int, default=500, help="streams held open for memory")
     parser.add_argument("--label", default="", help="a note stored with the results")
     parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="LABEL=PYTHONPATH",
+        help="A/B: also run promptkit-postgres-LABEL with PYTHONPATH put first (a changed copy)",
+    )
+    parser.add_argument(
         "--name",
         default="",
         help="write bench/results/NAME.{json,md,png} instead of the committed bench/RESULTS.md",
@@ -473,6 +489,13 @@ def main() -> None:
             elif name == "promptkit-postgres" and recreate_postgres_database():
                 target = start_promptkit(name, POSTGRES_BENCH, upstream_url, workdir, pool)
                 targets += [target] if target else []
+                for variant in args.variant:  # the same database, another copy of the code
+                    label, _, pythonpath = variant.partition("=")
+                    target = start_promptkit(
+                        f"{name}-{label}", POSTGRES_BENCH, upstream_url, workdir, pool,
+                        {"PYTHONPATH": pythonpath},
+                    )  # fmt: skip
+                    targets += [target] if target else []
             elif name == "naive-fastapi":
                 targets.append(start_naive(tools, upstream_url))
             elif name == "litellm" and litellm_bin:
@@ -507,7 +530,9 @@ def main() -> None:
                             f"rep {rep} delay {delay:g} ms c={concurrency} {target.name}: "
                             f"{result['replies_per_s']} replies/s, "
                             f"{result['cpu_ms_per_reply']} CPU-ms/reply, "
-                            f"TTFT p50 {result.get('ttft_p50_ms')} ms, errors {result['errors']}"
+                            f"TTFT p50 {result.get('ttft_p50_ms')} ms, "
+                            f"kernel {result['system_cpu_share']} of it, "
+                            f"waited {result['server_waited_share']}, errors {result['errors']}"
                         )
             log(f"repetition {rep} done after {time.monotonic() - started:.0f} s")
 
