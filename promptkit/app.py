@@ -11,7 +11,7 @@ from quart_schema import QuartSchema, RequestSchemaValidationError
 from quart_schema.validation import QuerystringValidationError
 from werkzeug.exceptions import HTTPException
 
-from . import context, cors, metrics, observability, ratelimit
+from . import context, cors, graceful, metrics, observability, ratelimit
 from .db import Database
 from .errors import (
     ApiError,
@@ -36,6 +36,12 @@ class PromptkitApp(Quart):
     db: Database
     plugins: Plugins
     schema_heads: set[str]
+
+    async def shutdown(self) -> None:
+        # Streams that outlived the grace period are cut first, while the database is still
+        # connected, so Quart's wait for background tasks includes storing their replies.
+        await graceful.cut_requests_in_flight(self)
+        await super().shutdown()
 
 
 def create_app(settings: Settings | None = None, *, plugins: Iterable[object] = ()) -> PromptkitApp:
@@ -74,6 +80,7 @@ def create_app(settings: Settings | None = None, *, plugins: Iterable[object] = 
     # Request ids, metrics and CORS first, so that refused requests are logged and counted too.
     observability.init_app(app)
     metrics.init_app(app)
+    graceful.init_app(app)
     cors.init_app(app, settings.cors_origins)
 
     @app.before_request

@@ -1,0 +1,152 @@
+"""Graceful shutdown on a real `promptkit serve` process, SIGTERM in the middle of a stream.
+
+A stream that ends within the grace period ends normally and is stored `complete`; one that
+does not is cut when the grace period is over, and what it had produced is stored `partial`.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import signal
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from test_production_support import Server
+
+StartServer = Callable[..., Server]
+
+
+@pytest.fixture
+def start_server(database_url: str, tmp_path: Path) -> Iterator[StartServer]:
+    started: list[Server] = []
+
+    def start(**environ: str) -> Server:
+        server = Server(tmp_path, {"DATABASE_URL": database_url, **environ})
+        started.append(server)
+        server.wait_ready()
+        return server
+
+    yield start
+    for server in started:
+        server.kill()
+
+
+def new_conversation(server: Server, headers: dict[str, str]) -> str:
+    with httpx.Client(base_url=server.url, headers=headers, timeout=30) as client:
+        project = client.post("/projects", json={"name": "shutdown"}).json()["id"]
+        conversation: str = client.post(f"/projects/{project}/conversations", json={}).json()["id"]
+    return conversation
+
+
+async def sse_parts(response: httpx.Response) -> AsyncIterator[dict[str, Any] | str]:
+    """The `data:` payloads of a UI message stream: JSON objects, and the final "[DONE]"."""
+    async for line in response.aiter_lines():
+        if line.startswith("data: "):
+            payload = line.removeprefix("data: ")
+            yield payload if payload == "[DONE]" else json.loads(payload)
+
+
+async def stream_then_sigterm(
+    server: Server, headers: dict[str, str], conversation: str, deltas_before: int
+) -> tuple[list[dict[str, Any] | str], bool]:
+    """Stream a reply; after `deltas_before` deltas send SIGTERM and try a new connection.
+
+    Returns every part the client received, and whether the new connection was refused.
+    """
+    received: list[dict[str, Any] | str] = []
+    refused = False
+    async with httpx.AsyncClient(timeout=60) as client:
+        body = {"conversation_id": conversation, "message": "count slowly"}
+        async with client.stream("POST", f"{server.url}/chat", json=body, headers=headers) as reply:
+            assert reply.status_code == 200
+            try:
+                async for item in sse_parts(reply):
+                    received.append(item)
+                    deltas = [
+                        p for p in received if isinstance(p, dict) and p["type"] == "text-delta"
+                    ]
+                    if len(deltas) == deltas_before and item is deltas[-1]:
+                        server.process.send_signal(signal.SIGTERM)
+                        try:
+                            async with httpx.AsyncClient(timeout=5) as other:
+                                await other.get(f"{server.url}/health")
+                        except httpx.TransportError:
+                            refused = True
+            except httpx.TransportError:
+                pass  # the server cut the stream: expected when it outlives the grace period
+    return received, refused
+
+
+async def stored_messages(server: Server, headers: dict[str, str], conversation: str) -> Any:
+    async with httpx.AsyncClient(timeout=30) as client:
+        response = await client.get(
+            f"{server.url}/conversations/{conversation}/messages", headers=headers
+        )
+    assert response.status_code == 200
+    return response.json()["data"]
+
+
+async def test_sigterm_mid_stream_past_the_grace_period_leaves_a_partial_message(
+    start_server: StartServer,
+) -> None:
+    slow = {
+        "TEST_TOKEN_COUNT": "200",
+        "TEST_TOKEN_DELAY": "0.05",
+        "PROMPTKIT_GRACEFUL_TIMEOUT": "1",
+    }
+    headers = {"Authorization": f"Bearer test:sigterm-{secrets.token_hex(6)}"}
+    server = start_server(**slow)
+    conversation = new_conversation(server, headers)
+
+    received, refused = await stream_then_sigterm(server, headers, conversation, deltas_before=3)
+
+    assert server.terminate() == 0, server.output()
+    assert "[DONE]" not in received  # the 10 s reply was cut after the 1 s grace period
+    streamed = "".join(p["delta"] for p in received if isinstance(p, dict) and "delta" in p)
+    assert streamed.startswith("tok0 tok1 tok2 ")
+    assert refused  # no new connection once SIGTERM arrived
+
+    # A new process on the same database: nothing was lost, and the conversation is free.
+    after = start_server(**{**slow, "TEST_TOKEN_COUNT": "2"})
+    stored = await stored_messages(after, headers, conversation)
+    assert len(stored) == 2, server.output()
+    user, assistant = stored
+    assert (user["role"], user["content"], user["status"]) == ("user", "count slowly", "complete")
+    assert assistant["role"] == "assistant" and assistant["status"] == "partial"
+    assert assistant["content"].startswith(streamed)  # all the client saw, maybe a little more
+    assert assistant["content"].startswith("tok0 tok1 tok2 ")
+    async with httpx.AsyncClient(timeout=30) as client:
+        again = await client.post(
+            f"{after.url}/chat",
+            json={"conversation_id": conversation, "message": "again"},
+            headers=headers,
+        )
+    assert again.status_code == 200  # the lease was released: no 409
+
+
+async def test_sigterm_mid_stream_within_the_grace_period_lets_it_finish(
+    start_server: StartServer,
+) -> None:
+    quick = {
+        "TEST_TOKEN_COUNT": "20",
+        "TEST_TOKEN_DELAY": "0.05",
+        "PROMPTKIT_GRACEFUL_TIMEOUT": "15",
+    }
+    headers = {"Authorization": f"Bearer test:drain-{secrets.token_hex(6)}"}
+    server = start_server(**quick)
+    conversation = new_conversation(server, headers)
+
+    received, refused = await stream_then_sigterm(server, headers, conversation, deltas_before=2)
+
+    assert received[-1] == "[DONE]"
+    assert received[-2] == {"type": "finish", "finishReason": "stop"}
+    assert refused
+    assert server.terminate() == 0, server.output()
+    after = start_server(**quick)
+    _, assistant = await stored_messages(after, headers, conversation)
+    assert assistant["status"] == "complete"
+    assert assistant["content"] == "".join(f"tok{index} " for index in range(20))
