@@ -36,12 +36,13 @@ export async function localToken(): Promise<string> {
  * checkout served with `make run`: the checkout's root and its `.venv`.
  */
 function promptkitCommand(): { command: string; cwd: string } {
-  const cwd = resolve(process.env.PROMPTKIT_CLI_CWD || "../..");
+  // These paths are read at run time; the ignore comments keep the bundler from tracing them.
+  const cwd = resolve(/*turbopackIgnore: true*/ process.env.PROMPTKIT_CLI_CWD || "../..");
   const inCheckout = join(cwd, ".venv", "bin", "promptkit");
   const configured = process.env.PROMPTKIT_CLI;
   // A path is taken from where this app runs, not from `cwd`.
   const command = configured
-    ? configured.includes("/") ? resolve(configured) : configured
+    ? configured.includes("/") ? resolve(/*turbopackIgnore: true*/ configured) : configured
     : existsSync(inCheckout) ? inCheckout : "promptkit";
   return { command, cwd };
 }
