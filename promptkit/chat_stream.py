@@ -24,6 +24,7 @@ from .chat import Turn
 from .db import conversations, messages
 from .errors import ProviderError
 from .hooktypes import StreamEnd
+from .metrics import metrics
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ def part(data: dict[str, Any]) -> bytes:
 
 
 async def _events(turn: Turn) -> AsyncIterator[bytes]:
+    watch = metrics(turn.app).watch_stream(turn.chat.model)
     pump = _Pump(turn.stream)
     lease_keeper = _LeaseKeeper(turn)
     text: list[str] = []
@@ -64,14 +66,17 @@ async def _events(turn: Turn) -> AsyncIterator[bytes]:
                 if not text:
                     delta = part({"type": "text-start", "id": TEXT_ID}) + delta
                 text.append(item)
+                watch.delta()
                 yield delta
             elif item is _IDLE:
                 yield PING
             elif isinstance(item, StreamEnd):
                 end = item
+                watch.usage(item.model, item.usage)
             elif item is _FINISHED:
                 break
             else:  # an exception: the provider failed; store what it produced, then say so
+                watch.failed()
                 finishing = True
                 status = "error" if text else None
                 await _shielded(turn.app, _finish(turn, pump, lease_keeper, status, text, None))
@@ -102,6 +107,7 @@ async def _events(turn: Turn) -> AsyncIterator[bytes]:
         ]
         yield b"".join(closing)
     finally:
+        watch.closed()
         if not finishing:  # the client went away (CancelledError, or GeneratorExit at a yield)
             pump.cancel()
             status = "complete" if end is not None else "partial"

@@ -28,6 +28,7 @@ from .errors import AuthenticationError, NotFound
 
 EXTENSION = "promptkit.metrics"
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+MAX_MODEL_LABELS = 20
 
 blueprint = Blueprint("metrics", __name__)
 
@@ -74,12 +75,18 @@ class Metrics:
             ["model"],
             registry=self.registry,
         )
+        self._models: set[str] = set()
 
-    def count_usage(self, model: str, usage: dict[str, int] | None) -> None:
-        if not usage:
-            return
-        self.tokens.labels("in", model).inc(usage.get("prompt_tokens") or 0)
-        self.tokens.labels("out", model).inc(usage.get("completion_tokens") or 0)
+    def model_label(self, model: str) -> str:
+        """`model` as a label value. A client names the model, so after a few distinct names
+        the rest share one series: a label must never let a caller create series at will."""
+        if model in self._models or len(self._models) < MAX_MODEL_LABELS:
+            self._models.add(model)
+            return model
+        return "other"
+
+    def watch_stream(self, model: str) -> StreamWatch:
+        return StreamWatch(self, self.model_label(model))
 
     def exposition(self) -> bytes:
         if MULTIPROCESS_DIR not in os.environ:
@@ -88,6 +95,39 @@ class Metrics:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry)
+
+
+class StreamWatch:
+    """The metrics of one chat reply, told each step by the streaming code."""
+
+    def __init__(self, metrics: Metrics, model: str) -> None:
+        self.metrics, self.model = metrics, model
+        self.started = time.perf_counter()
+        self.first_token_seen = False
+        self.open = True
+        metrics.open_streams.inc()
+
+    def delta(self) -> None:
+        if not self.first_token_seen:
+            self.first_token_seen = True
+            elapsed = time.perf_counter() - self.started
+            self.metrics.time_to_first_token.labels(self.model).observe(elapsed)
+
+    def usage(self, model: str | None, usage: dict[str, int] | None) -> None:
+        """Count the tokens that the provider reported for the reply."""
+        if not usage:
+            return
+        label = self.metrics.model_label(model) if model else self.model
+        self.metrics.tokens.labels("in", label).inc(usage.get("prompt_tokens") or 0)
+        self.metrics.tokens.labels("out", label).inc(usage.get("completion_tokens") or 0)
+
+    def failed(self) -> None:
+        self.metrics.upstream_errors.labels(self.model).inc()
+
+    def closed(self) -> None:
+        if self.open:  # once, whichever way the stream ended
+            self.open = False
+            self.metrics.open_streams.dec()
 
 
 def metrics(app: Quart | None = None) -> Metrics:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import signal
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -70,7 +69,7 @@ async def stream_then_sigterm(
                         p for p in received if isinstance(p, dict) and p["type"] == "text-delta"
                     ]
                     if len(deltas) == deltas_before and item is deltas[-1]:
-                        server.process.send_signal(signal.SIGTERM)
+                        server.sigterm()
                         try:
                             async with httpx.AsyncClient(timeout=5) as other:
                                 await other.get(f"{server.url}/health")

@@ -114,6 +114,7 @@ class Server:
             str(workers),
         ]
         self.log = self.log_path.open("wb")
+        self.sigterm_sent = False
         self.process = subprocess.Popen(
             command, cwd=workdir, env=env, stdout=self.log, stderr=subprocess.STDOUT
         )
@@ -131,10 +132,17 @@ class Server:
             time.sleep(0.1)
         raise RuntimeError(f"server not ready after {timeout} s:\n{self.output()}")
 
-    def terminate(self) -> int:
-        """SIGTERM, as a platform sends on deploy; the exit code once the process is gone."""
-        if self.process.poll() is None:
+    def sigterm(self) -> None:
+        """What a platform sends on a deploy or a scale-down. Sent once: a second one during the
+        interpreter's own exit would kill it by the default action."""
+        if not self.sigterm_sent:
+            self.sigterm_sent = True
             self.process.send_signal(signal.SIGTERM)
+
+    def terminate(self) -> int:
+        """SIGTERM (unless sent already); the exit code once the process is gone."""
+        if self.process.poll() is None:
+            self.sigterm()
         try:
             return self.process.wait(timeout=60)
         finally:

@@ -13,6 +13,7 @@ from .. import context
 from ..chat import Ask, start_turn
 from ..chat_stream import stream_response
 from ..errors import ValidationFailed
+from ..ratelimit import chat_limited
 from ..schemas import Body, Content, Name
 
 blueprint = Blueprint("chat", __name__)
@@ -72,6 +73,7 @@ _content = TypeAdapter(Content)
 
 @blueprint.post("/chat")
 @validate_request(ChatBody)
+@chat_limited  # PROMPTKIT_RATE_LIMIT, instead of the API limit
 async def chat(data: ChatBody) -> Response:
     """Send a user message and stream the reply (Server-Sent Events, UI message stream v1)."""
     turn = await start_turn(context.app(), context.principal(), _ask(data.root))
