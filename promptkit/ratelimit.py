@@ -7,6 +7,7 @@ it they live in this process.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 
 EXTENSION = "promptkit.ratelimit"
 CHAT_LIMIT_ATTRIBUTE = "_promptkit_chat_limit"
+# A limiter that does not answer in this long is skipped: it must never stall the API.
+STORAGE_TIMEOUT_SECONDS = 1.0
 
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -49,7 +52,12 @@ def make_storage(redis_url: str | None) -> Storage:
     if not redis_url:
         return MemoryStorage()
     # The `async+` scheme picks the asyncio Redis client of `limits`.
-    storage = storage_from_string("async+" + redis_url, key_prefix="promptkit")
+    storage = storage_from_string(
+        "async+" + redis_url,
+        key_prefix="promptkit",
+        connect_timeout=STORAGE_TIMEOUT_SECONDS / 2,
+        stream_timeout=STORAGE_TIMEOUT_SECONDS / 2,
+    )
     assert isinstance(storage, Storage)
     return storage
 
@@ -60,6 +68,10 @@ class RateLimits:
     ) -> None:
         self.storage = storage
         self.limiter = MovingWindowRateLimiter(storage)
+        storage_errors = storage.base_exceptions
+        if not isinstance(storage_errors, tuple):
+            storage_errors = (storage_errors,)
+        self.unreachable: tuple[type[BaseException], ...] = (TimeoutError, *storage_errors)
         self.chat = chat
         self.api = api
 
@@ -69,11 +81,12 @@ class RateLimits:
         if limit is None:
             return
         try:
-            if await self.limiter.hit(limit, scope, user_id):
-                return
-            stats = await self.limiter.get_window_stats(limit, scope, user_id)
-        except self.storage.base_exceptions:
-            # Redis is down: serving without a limit beats refusing every request.
+            async with asyncio.timeout(STORAGE_TIMEOUT_SECONDS):
+                if await self.limiter.hit(limit, scope, user_id):
+                    return
+                stats = await self.limiter.get_window_stats(limit, scope, user_id)
+        except self.unreachable:
+            # Redis is down or silent: serving without a limit beats refusing every request.
             log.warning("rate limit storage unreachable; request let through", exc_info=True)
             return
         retry_after = max(1, math.ceil(stats.reset_time - time.time()))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
 import logging.config
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -14,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from promptkit.app import PromptkitApp
 from promptkit.observability import logging_config
+from promptkit.ratelimit import STORAGE_TIMEOUT_SECONDS
 
 ALLOWED = "https://app.example.com"
 Auth = Callable[[str], dict[str, str]]
@@ -156,6 +159,24 @@ async def test_an_unreachable_redis_lets_requests_through(serving: Any, auth: Au
             (await client.get("/projects", headers=auth("r"))).status_code for _ in range(3)
         ]
     assert statuses == [200, 200, 200]
+
+
+async def test_a_silent_redis_does_not_stall_requests(serving: Any, auth: Auth) -> None:
+    # A listener on loopback that accepts connections and never answers.
+    silent = await asyncio.start_server(lambda reader, writer: None, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    try:
+        redis_url = f"redis://127.0.0.1:{port}/0"
+        async with serving(api_rate_limit="1/minute", redis_url=redis_url) as client:
+            started = time.perf_counter()
+            statuses = [
+                (await client.get("/projects", headers=auth("s"))).status_code for _ in range(2)
+            ]
+            elapsed = time.perf_counter() - started
+    finally:
+        silent.close()
+    assert statuses == [200, 200]
+    assert elapsed < 2 * STORAGE_TIMEOUT_SECONDS + 1
 
 
 # Request ids and JSON logs
