@@ -15,7 +15,7 @@ from aiohttp import web
 from fake_openai import FakeOpenAI
 from promptkit_anthropic.messages import to_anthropic
 
-from promptkit import ChatMessage, ChatRequest, ProviderError, StreamEnd
+from promptkit import ChatMessage, ChatRequest, ProviderError, StreamEnd, hookimpl
 from promptkit.plugins import describe_plugins
 
 API_KEY = "sk-ant-test-secret-0123456789"
@@ -195,6 +195,31 @@ async def test_passes_on_models_it_does_not_serve(
     assert hook(chat=chat("gpt-4.1-mini"), app=provider_app) is None
     assert hook(chat=chat("claude-test-1"), app=provider_app) is not None
     assert fake_anthropic.requests == []  # returning the stream started no network work
+
+
+class CatchAll:
+    """A provider that answers every model, as the built-in OpenAI one does once configured."""
+
+    @hookimpl
+    def complete_stream(self, chat: ChatRequest) -> AsyncIterator[str | StreamEnd]:
+        async def reply() -> AsyncIterator[str | StreamEnd]:
+            yield "catch-all"
+            yield StreamEnd()
+
+        return reply()
+
+
+async def test_claude_models_stay_with_it_whatever_the_plugin_order(
+    make_app: Any, fake_anthropic: FakeAnthropic
+) -> None:
+    # Registered after the installed plugins, CatchAll would be asked first (pluggy calls the
+    # last registered first): only `tryfirst` keeps claude-* with this plugin.
+    app = make_app(CatchAll(), environ=anthropic_environ(fake_anthropic))
+    async with app.test_app():
+        claude, _ = await collect(await app.plugins.complete_stream(chat("claude-test-1")))
+        other, _ = await collect(await app.plugins.complete_stream(chat("gpt-4.1-mini")))
+    assert "".join(claude) == "Hello from Claude."
+    assert other == ["catch-all"]
 
 
 async def test_passes_when_not_configured(make_app: Any) -> None:
