@@ -115,6 +115,7 @@ test("project, prompt, conversation, streamed reply, history after reload", { ti
 
   const message = `Hello from the browser ${stamp}`;
   await page.getByLabel("Message").fill(message);
+  await page.getByLabel("Model").fill("e2e-model");
   await page.getByRole("button", { name: "Send" }).click();
 
   const chat = page.getByRole("region", { name: "Chat" });
@@ -136,6 +137,8 @@ test("project, prompt, conversation, streamed reply, history after reload", { ti
   assert.ok(partial.size >= 5, `the reply appeared in ${partial.size} partial steps: ${lengths}`);
   // The active prompt reached the provider as the system message (the echo provider says so).
   assert.match(replyText, /system prompt 'Answer like a pirate\.'/);
+  // The model field reached promptkit in useChat's body.
+  assert.match(replyText, /for model 'e2e-model'/);
 
   // After a reload, the history comes back from promptkit.
   await page.reload();

@@ -27,9 +27,8 @@ export function Chat({ conversationId, initialMessages }: {
       new DefaultChatTransport<ChatMessage>({
         api: api.chatUrl,
         headers: () => authHeaders(getToken), // asked per request: tokens expire
-        body: config.model ? { model: config.model } : undefined,
       }),
-    [api, getToken, config.model],
+    [api, getToken],
   );
   const { messages, sendMessage, status, error, stop } = useChat<ChatMessage>({
     id: conversationId,
@@ -37,12 +36,15 @@ export function Chat({ conversationId, initialMessages }: {
     transport,
   });
   const [input, setInput] = useState("");
+  // Which provider answers is promptkit's choice by model name (e.g. claude-* with the Anthropic
+  // plugin); empty asks for promptkit's default model.
+  const [model, setModel] = useState(config.model);
   const busy = status === "submitted" || status === "streaming";
 
   function onSend(event: React.FormEvent) {
     event.preventDefault();
     if (!input.trim() || busy) return;
-    void sendMessage({ text: input });
+    void sendMessage({ text: input }, model.trim() ? { body: { model: model.trim() } } : undefined);
     setInput("");
   }
 
@@ -66,6 +68,15 @@ export function Chat({ conversationId, initialMessages }: {
         <label className="grow">
           Message
           <input value={input} onChange={(e) => setInput(e.target.value)} autoFocus />
+        </label>
+        <label>
+          Model
+          <input
+            value={model}
+            onChange={(e) => setModel(e.target.value)}
+            placeholder="promptkit's default"
+            size={18}
+          />
         </label>
         {busy ? (
           <button type="button" onClick={() => stop()}>

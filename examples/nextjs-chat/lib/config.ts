@@ -6,7 +6,7 @@ export type AppConfig = {
   promptkitUrl: string;
   /** Set when the app signs in through Clerk; otherwise it uses promptkit's local tokens. */
   clerkPublishableKey: string | null;
-  /** Which model a new chat asks for; empty means promptkit's default (PROMPTKIT_MODEL). */
+  /** The model field's first value; empty asks for promptkit's default (PROMPTKIT_MODEL). */
   model: string;
 };
 
