@@ -54,7 +54,7 @@ after(async () => {
   if (profile) rmSync(profile, { recursive: true, force: true });
 });
 
-test("project, prompt, conversation, streamed reply, history after reload", { timeout: 120_000 }, async () => {
+test("project, prompt, conversation, streamed reply, history after reload", { timeout: 120_000 }, async (t) => {
   const stamp = Date.now();
   await page.goto(APP_URL);
   await page.getByRole("heading", { name: "Projects" }).waitFor();
@@ -109,13 +109,14 @@ test("project, prompt, conversation, streamed reply, history after reload", { ti
     new MutationObserver(() => {
       const replies = document.querySelectorAll('[data-role="assistant"] .text');
       const last = replies[replies.length - 1];
-      if (last) window.__replyLengths.push(last.textContent.length);
+      if (last) window.__replyLengths.push([last.textContent.length, performance.now()]);
     }).observe(document.body, { subtree: true, childList: true, characterData: true });
   });
 
   const message = `Hello from the browser ${stamp}`;
   await page.getByLabel("Message").fill(message);
   await page.getByLabel("Model").fill("e2e-model");
+  const sentAt = await page.evaluate(() => performance.now());
   await page.getByRole("button", { name: "Send" }).click();
 
   const chat = page.getByRole("region", { name: "Chat" });
@@ -132,9 +133,16 @@ test("project, prompt, conversation, streamed reply, history after reload", { ti
   const replyText = await reply.locator(".text").textContent();
 
   // The reply grew on screen while it streamed: many distinct partial lengths, not one jump.
-  const lengths = await page.evaluate(() => window.__replyLengths);
+  const seen = await page.evaluate(() => window.__replyLengths);
+  const lengths = seen.map(([length]) => length);
   const partial = new Set(lengths.filter((length) => length > 0 && length < replyText.length));
   assert.ok(partial.size >= 5, `the reply appeared in ${partial.size} partial steps: ${lengths}`);
+  const firstText = seen.find(([length]) => length > 0)[1] - sentAt;
+  const complete = seen.find(([length]) => length === replyText.length)[1] - sentAt;
+  t.diagnostic(
+    `reply on screen in ${partial.size + 1} steps: first text after ${firstText.toFixed(0)} ms, ` +
+      `all ${replyText.length} characters after ${complete.toFixed(0)} ms`,
+  );
   // The active prompt reached the provider as the system message (the echo provider says so).
   assert.match(replyText, /system prompt 'Answer like a pirate\.'/);
   // The model field reached promptkit in useChat's body.
