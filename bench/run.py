@@ -450,6 +450,8 @@ def main() -> None:
         help="write bench/results/NAME.{json,md,png} instead of the committed bench/RESULTS.md",
     )
     args = parser.parse_args()
+    # A SIGTERM runs the `finally` below too, so no server is left behind.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     if args.quick:
         args.reps, args.concurrency, args.hold = 1, "1,32", 100
     wanted = args.targets.split(",")
