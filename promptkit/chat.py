@@ -73,32 +73,39 @@ async def _prepare(
     db, owner = app.db, principal.user_id
     newest_first = await messages.recent(db, owner, conversation["id"], limit=HISTORY_LIMIT)
     replaces: list[str] = []
-    if ask.text is not None:
-        user_message = await messages.insert(
-            db, owner, conversation["id"], role="user", content=ask.text, status="complete"
-        )
-        await app.plugins.message_saved(user_message, conversation, principal)
-    else:
+    user_message: dict[str, Any] | None = None
+    if ask.text is None:
         # Regenerate: the last user message is asked again; the replies after it are replaced.
         while newest_first and newest_first[0]["role"] == "assistant":
             replaces.append(newest_first.pop(0)["id"])
         if not newest_first:
             raise ValidationFailed("there is no user message to answer again")
         user_message = newest_first.pop(0)
+        text: str = user_message["content"]
+    else:
+        text = ask.text
 
     active = await prompts.get_active(db, owner, conversation["project_id"])
     system = active["content"] if active and active["content"].strip() else None
     chat = ChatRequest(
         model=ask.model or app.settings.default_model,
         messages=build_messages(
-            system, newest_first[::-1], user_message["content"], app.settings.context_budget_chars
+            system, newest_first[::-1], text, app.settings.context_budget_chars
         ),
         user_id=owner,
         conversation_id=conversation["id"],
     )
+    # Picking the provider does no network work yet; doing it first means a model that no
+    # provider serves is refused (503) without writing anything.
     stream = await app.plugins.complete_stream(chat)
     if stream is None:
         raise ServiceUnavailable(f"no installed provider serves the model {chat.model!r}")
+    if user_message is None:
+        # Stored before the provider is called (the stream has not started), so it is never lost.
+        user_message = await messages.insert(
+            db, owner, conversation["id"], role="user", content=text, status="complete"
+        )
+        await app.plugins.message_saved(user_message, conversation, principal)
     return Turn(
         app=app,
         principal=principal,
