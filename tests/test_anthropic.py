@@ -228,6 +228,20 @@ async def test_passes_when_not_configured(make_app: Any) -> None:
         assert promptkit_anthropic.complete_stream(chat=chat(), app=app) is None
 
 
+async def test_max_tokens_setting(make_app: Any, fake_anthropic: FakeAnthropic) -> None:
+    environ = {**anthropic_environ(fake_anthropic), "PROMPTKIT_ANTHROPIC_MAX_TOKENS": "256"}
+    app = make_app(environ=environ)
+    async with app.test_app():
+        await collect(await app.plugins.complete_stream(chat()))
+    assert fake_anthropic.requests[0]["max_tokens"] == 256
+
+    environ["PROMPTKIT_ANTHROPIC_MAX_TOKENS"] = "lots"
+    # Start-up stops, naming the plugin and the variable (the test app wraps the error).
+    with pytest.raises(Exception, match=r"'anthropic'.*PROMPTKIT_ANTHROPIC_MAX_TOKENS"):
+        async with make_app(environ=environ).test_app():
+            pass
+
+
 async def test_max_tokens_finishes_as_length(
     provider_app: Any, fake_anthropic: FakeAnthropic
 ) -> None:

@@ -33,8 +33,7 @@ class Provider:
             api_key=environ["ANTHROPIC_API_KEY"],
             base_url=environ.get("ANTHROPIC_BASE_URL") or None,
         )
-        max_tokens = int(environ.get("PROMPTKIT_ANTHROPIC_MAX_TOKENS") or DEFAULT_MAX_TOKENS)
-        return cls(client, max_tokens)
+        return cls(client, _max_tokens(environ.get("PROMPTKIT_ANTHROPIC_MAX_TOKENS")))
 
     async def close(self) -> None:
         await self.client.close()
@@ -73,6 +72,15 @@ class Provider:
                 "completion_tokens": final.usage.output_tokens,
             },
         )
+
+
+def _max_tokens(value: str | None) -> int:
+    if not value:
+        return DEFAULT_MAX_TOKENS
+    if not value.isdigit() or int(value) < 1:
+        # Raised at start-up, which then names this plugin: the server never runs half-set.
+        raise ValueError("PROMPTKIT_ANTHROPIC_MAX_TOKENS must be a positive whole number")
+    return int(value)
 
 
 def finish_reason(stop_reason: str | None) -> Literal["stop", "length"]:
