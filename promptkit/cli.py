@@ -35,6 +35,7 @@ def serve(host: str, port: int, workers: int) -> None:
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     config.workers = 0 if workers == 1 else workers  # 0: serve in this process, no spawn
     config.backlog = 2048  # the default of 100 stalls connections under many open streams
+    config.worker_class = "uvloop"  # libuv's event loop: less CPU per read, write and task
     # Logs are JSON lines; promptkit writes one per request itself, with its request id.
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
