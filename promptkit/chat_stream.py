@@ -59,29 +59,35 @@ async def _events(turn: Turn) -> AsyncIterator[bytes]:
     finishing = False
     try:
         yield part({"type": "start", "messageId": turn.assistant_id})
-        while True:
-            item = await pump.next(PING_SECONDS)
-            if isinstance(item, str):
-                delta = part({"type": "text-delta", "id": TEXT_ID, "delta": item})
-                if not text:
-                    delta = part({"type": "text-start", "id": TEXT_ID}) + delta
-                text.append(item)
-                watch.delta()
-                yield delta
-            elif item is _IDLE:
-                yield PING
-            elif isinstance(item, StreamEnd):
-                end = item
-                watch.usage(item.model, item.usage)
-            elif item is _FINISHED:
-                break
-            else:  # an exception: the provider failed; store what it produced, then say so
-                watch.failed()
-                finishing = True
-                status = "error" if text else None
-                await _shielded(turn.app, _finish(turn, pump, lease_keeper, status, text, None))
-                yield part({"type": "error", "errorText": _safe_text(item)}) + DONE
-                return
+        finished = False
+        while not finished:
+            # What the provider has handed over goes out in one write: nothing waits for more,
+            # but a burst of deltas costs one trip through Quart and Hypercorn, not one each.
+            out: list[bytes] = []
+            for item in await pump.next_batch(PING_SECONDS):
+                if isinstance(item, str):
+                    if not text:
+                        out.append(part({"type": "text-start", "id": TEXT_ID}))
+                    out.append(part({"type": "text-delta", "id": TEXT_ID, "delta": item}))
+                    text.append(item)
+                    watch.delta()
+                elif item is _IDLE:
+                    out.append(PING)
+                elif isinstance(item, StreamEnd):
+                    end = item
+                    watch.usage(item.model, item.usage)
+                elif item is _FINISHED:
+                    finished = True
+                else:  # an exception: the provider failed; store what it produced, then say so
+                    watch.failed()
+                    finishing = True
+                    status = "error" if text else None
+                    await _shielded(turn.app, _finish(turn, pump, lease_keeper, status, text, None))
+                    error = part({"type": "error", "errorText": _safe_text(item)})
+                    yield b"".join(out) + error + DONE
+                    return
+            if out:
+                yield b"".join(out)
 
         finishing = True
         end = end or StreamEnd()
@@ -130,19 +136,23 @@ async def _finish(
     saved = None
     try:
         if status == "complete" or (status is not None and text):
-            async with db.transaction():
-                saved = await messages.insert(
-                    db,
-                    owner,
-                    turn.conversation["id"],
-                    role="assistant",
-                    content="".join(text),
-                    status=status,
-                    model=(end.model if end else None) or turn.chat.model,
-                    usage=_api_usage(end.usage if end else None),
-                    message_id=turn.assistant_id,
-                )
-                await messages.delete_many(db, owner, turn.replaces)
+            store = messages.insert(
+                db,
+                owner,
+                turn.conversation["id"],
+                role="assistant",
+                content="".join(text),
+                status=status,
+                model=(end.model if end else None) or turn.chat.model,
+                usage=_api_usage(end.usage if end else None),
+                message_id=turn.assistant_id,
+            )
+            if not turn.replaces:
+                saved = await store  # one statement is atomic: no BEGIN and COMMIT round trips
+            else:
+                async with db.transaction():  # the reply and the ones it replaces, together
+                    saved = await store
+                    await messages.delete_many(db, owner, turn.replaces)
     finally:
         await conversations.release_stream_lease(db, turn.conversation["id"], turn.lease)
     if saved is not None:
@@ -209,15 +219,19 @@ class _Pump:
         else:
             await self._queue.put(_FINISHED)
 
-    async def next(self, idle_seconds: float) -> Any:
-        """The next item, `_IDLE` after `idle_seconds` without one, `_FINISHED`, or an error."""
-        if not self._queue.empty():
-            return self._queue.get_nowait()
-        try:
-            async with asyncio.timeout(idle_seconds):
-                return await self._queue.get()  # a timed-out get loses no item
-        except TimeoutError:
-            return _IDLE
+    async def next_batch(self, idle_seconds: float) -> list[Any]:
+        """Every item waiting now (deltas, a `StreamEnd`, `_FINISHED` or an error), in order;
+        when none waits, the next one; `[_IDLE]` after `idle_seconds` without one."""
+        batch = []
+        if self._queue.empty():
+            try:
+                async with asyncio.timeout(idle_seconds):
+                    batch.append(await self._queue.get())  # a timed-out get loses no item
+            except TimeoutError:
+                return [_IDLE]
+        while not self._queue.empty():
+            batch.append(self._queue.get_nowait())
+        return batch
 
     def cancel(self) -> None:
         self._task.cancel()
