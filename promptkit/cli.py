@@ -25,7 +25,7 @@ def serve(host: str, port: int, workers: int) -> None:
     from hypercorn.config import Config
     from hypercorn.run import run
 
-    from . import metrics, observability
+    from . import graceful, metrics, observability
     from .migrate import upgrade
 
     settings = Settings.from_env()
@@ -43,6 +43,7 @@ def serve(host: str, port: int, workers: int) -> None:
     # On SIGTERM: stop accepting, let streams in flight finish for this long, then cut them.
     config.graceful_timeout = settings.graceful_timeout
     metrics.prepare_multiprocess(workers)  # before the workers start
+    graceful.prepare_workers(workers)
     click.echo(f"promptkit serving on http://{host}:{port} ({workers} worker(s))", err=True)
     raise SystemExit(run(config))
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 
 from quart import Quart
 
@@ -20,6 +21,18 @@ log = logging.getLogger(__name__)
 EXTENSION = "promptkit.requests_in_flight"
 # How long cut requests get to run their cleanup blocks before the app stops anyway.
 CLEANUP_SECONDS = 5.0
+
+
+def prepare_workers(workers: int) -> None:
+    """Before hypercorn spawns several workers: let them inherit "ignore SIGTERM".
+
+    The parent tells its workers to stop through an event; once the first worker has exited
+    it also sends SIGTERM to the others, which would kill a worker still draining its streams.
+    Hypercorn guards against SIGINT the same way. The parent installs its own SIGTERM handler
+    after spawning, so the process that receives the platform's SIGTERM still reacts to it.
+    """
+    if workers > 1:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def init_app(app: Quart) -> None:
