@@ -85,9 +85,10 @@ class RateLimits:
                 if await self.limiter.hit(limit, scope, user_id):
                     return
                 stats = await self.limiter.get_window_stats(limit, scope, user_id)
-        except self.unreachable:
+        except self.unreachable as error:
             # Redis is down or silent: serving without a limit beats refusing every request.
-            log.warning("rate limit storage unreachable; request let through", exc_info=True)
+            # Only the error's type is logged: its text may carry the Redis URL and password.
+            log.warning("rate limit storage unreachable (%s); let through", type(error).__name__)
             return
         retry_after = max(1, math.ceil(stats.reset_time - time.time()))
         raise RateLimited(
