@@ -93,6 +93,12 @@ def _unavailable_when_unreachable() -> Iterator[None]:
         raise
 
 
+async def _keep_session(connection: Any) -> None:
+    """Skip asyncpg's session reset (`RESET ALL`, `UNLISTEN *`...) each time a connection goes
+    back to the pool: one round trip per statement run outside a transaction, for session
+    state promptkit never sets. asyncpg still rolls back a transaction left open."""
+
+
 class Database:
     """A pool of connections and the few calls the query modules need."""
 
@@ -104,6 +110,7 @@ class Database:
             options = {"factory": _SQLiteConnection, "timeout": 30}
         else:
             options = {"min_size": 1, "max_size": 20, "command_timeout": 30, "timeout": 10}
+            options["reset"] = _keep_session
         self._db = databases.Database(self.url, **options)
 
     async def connect(self) -> None:
