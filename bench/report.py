@@ -114,8 +114,9 @@ def write_markdown(raw: dict[str, Any], table: dict[tuple[str, float, int], dict
         "",
         "| target | CPU-ms per reply | replies/s | replies per CPU-second "
         f"| CPU-ms per reply at {slow:g} ms, c={many_c} | added TTFT p50 / p99 (ms) "
+        "| added TTFT p50 / p99 at 0 ms (ms) "
         "| KiB per open stream | idle RSS (MiB) |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for target in targets:
         fast = table.get((target, 0.0, busy_c), {})
@@ -127,6 +128,8 @@ def write_markdown(raw: dict[str, Any], table: dict[tuple[str, float, int], dict
             f"| {fmt(paced.get('cpu_ms_per_reply'), 2)} "
             f"| {fmt(added_ttft(table, target, slow, 'ttft_p50_ms'), 2)} / "
             f"{fmt(added_ttft(table, target, slow, 'ttft_p99_ms'), 2)} "
+            f"| {fmt(added_ttft(table, target, 0.0, 'ttft_p50_ms'), 2)} / "
+            f"{fmt(added_ttft(table, target, 0.0, 'ttft_p99_ms'), 2)} "
             f"| {fmt(held.get('kib_per_stream'), 0)} "
             f"| {fmt(raw['idle_rss_kib'].get(target, 0) / 1024)} |"
         )
