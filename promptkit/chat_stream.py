@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -25,6 +25,7 @@ from .db import conversations, messages
 from .errors import ProviderError
 from .hooktypes import StreamEnd
 from .metrics import metrics
+from .tasks import run_to_completion, track
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ HEADERS = {
 PING = b": ping\n\n"
 DONE = b"data: [DONE]\n\n"
 TEXT_ID = "text-1"  # the reply's one text part
+STORING = "storing a chat reply"
 
 
 def stream_response(turn: Turn) -> Response:
@@ -82,7 +84,9 @@ async def _events(turn: Turn) -> AsyncIterator[bytes]:
                     watch.failed()
                     finishing = True
                     status = "error" if text else None
-                    await _shielded(turn.app, _finish(turn, pump, lease_keeper, status, text, None))
+                    await run_to_completion(
+                        turn.app, _finish(turn, pump, lease_keeper, status, text, None), STORING
+                    )
                     error = part({"type": "error", "errorText": _safe_text(item)})
                     yield b"".join(out) + error + DONE
                     return
@@ -92,8 +96,8 @@ async def _events(turn: Turn) -> AsyncIterator[bytes]:
         finishing = True
         end = end or StreamEnd()
         try:
-            saved = await _shielded(
-                turn.app, _finish(turn, pump, lease_keeper, "complete", text, end)
+            saved = await run_to_completion(
+                turn.app, _finish(turn, pump, lease_keeper, "complete", text, end), STORING
             )
         except Exception:  # logged by the task; e.g. the conversation was deleted meanwhile
             yield part({"type": "error", "errorText": "the reply could not be stored"}) + DONE
@@ -117,7 +121,7 @@ async def _events(turn: Turn) -> AsyncIterator[bytes]:
         if not finishing:  # the client went away (CancelledError, or GeneratorExit at a yield)
             pump.cancel()
             status = "complete" if end is not None else "partial"
-            _track(turn.app, _finish(turn, pump, lease_keeper, status, text, end))
+            track(turn.app, _finish(turn, pump, lease_keeper, status, text, end), STORING)
 
 
 async def _finish(
@@ -177,26 +181,6 @@ def _safe_text(error: BaseException) -> str:
     return "the model provider failed"
 
 
-def _track(app: Any, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-    """Run `coroutine` as a task that Quart awaits at shutdown (its `background_tasks` set, the
-    one `add_background_task` fills), so a graceful stop never drops a reply being stored."""
-    task = asyncio.get_running_loop().create_task(coroutine)
-    app.background_tasks.add(task)
-    task.add_done_callback(app.background_tasks.discard)
-    task.add_done_callback(_log_failure)
-    return task
-
-
-def _log_failure(task: asyncio.Task[Any]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("storing a chat reply failed", exc_info=task.exception())
-
-
-async def _shielded(app: Any, coroutine: Coroutine[Any, Any, Any]) -> Any:
-    """Await `coroutine` in a tracked task that a cancellation of the caller cannot stop."""
-    return await asyncio.shield(_track(app, coroutine))
-
-
 _IDLE = object()  # no delta for PING_SECONDS
 _FINISHED = object()  # the provider's iterator ended
 
@@ -247,7 +231,7 @@ class _LeaseKeeper:
     def __init__(self, turn: Turn) -> None:
         self._turn = turn
         self._stopping = asyncio.Event()
-        self._task = _track(turn.app, self._run())
+        self._task = track(turn.app, self._run(), "renewing a stream lease")
 
     async def _run(self) -> None:
         turn = self._turn

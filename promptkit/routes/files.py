@@ -6,7 +6,7 @@ may keep something the other has lost:
   plugin deletes the bytes again;
 - delete: the plugin deletes the bytes (already gone counts as deleted), then the row goes; if
   the plugin fails, the row stays and the client gets 502 and may retry.
-Both run in a task that a client going away does not cancel half-way (see `_to_completion`).
+Both run to completion even when the client goes away (see `promptkit.tasks`).
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ import mimetypes
 import os
 import re
 import tempfile
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from datetime import datetime
-from typing import IO, Any, TypeVar, cast
+from typing import IO, Any, cast
 
 from pydantic import BaseModel
-from quart import Blueprint, Request, current_app, request
+from quart import Blueprint, Request, request
 from quart.formparser import FormDataParser
 from quart.wrappers.request import Body
 from quart_schema import DataSource, document_request, validate_querystring, validate_response
@@ -44,10 +44,10 @@ from ..errors import (
 from ..hooktypes import Principal, StoredFile, Upload
 from ..plugins import Plugins
 from ..schemas import ListQuery, Page
+from ..tasks import run_to_completion
 from . import IdConverter, found, page
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 blueprint = Blueprint("files", __name__)
 
@@ -57,7 +57,7 @@ _UPLOAD_PATH = re.compile(rf"/projects/{IdConverter.regex}/files")
 ENVELOPE_BYTES = 64 * 1024
 FILENAME_MAX = 255
 _MEDIA_TYPE = re.compile(r"[\w.+-]{1,100}/[\w.+-]{1,100}")
-_PENDING = "promptkit.files.pending"
+UPLOADING, DELETING = "storing an uploaded file", "deleting a stored file"
 
 
 class File(BaseModel):
@@ -129,7 +129,7 @@ async def upload_file(project_id: str) -> tuple[dict[str, Any], int]:
     work = _store_and_record(
         context.db(), context.plugins(), principal, project, upload, on_done=spool.close
     )
-    return await _to_completion(work), 201
+    return await run_to_completion(context.app(), work, UPLOADING), 201
 
 
 @blueprint.get("/files/<id:file_id>")
@@ -144,7 +144,9 @@ async def delete_file(file_id: str) -> tuple[str, int]:
     """Delete a file: its bytes at the provider, then its metadata."""
     principal = context.principal()
     row = found(await q.get(context.db(), principal.user_id, file_id), "file")
-    await _to_completion(_delete_everywhere(context.db(), context.plugins(), principal, row))
+    await run_to_completion(
+        context.app(), _delete_everywhere(context.db(), context.plugins(), principal, row), DELETING
+    )
     return "", 204
 
 
@@ -160,20 +162,15 @@ async def delete_project_with_files(project_id: str) -> None:
     for _ in range(3):  # a new file may land while the others are deleted; look again
         while rows := await q.of_project(db, principal.user_id, project_id):
             for row in rows:
-                await _to_completion(_delete_everywhere(db, plugins, principal, row))
+                await run_to_completion(
+                    context.app(), _delete_everywhere(db, plugins, principal, row), DELETING
+                )
         deleted = await q.delete_project_if_empty(db, principal.user_id, project_id)
         if deleted is None:
             raise NotFound("project not found")
         if deleted:
             return
     raise Conflict("files are still being added to this project; retry the delete")
-
-
-@blueprint.after_app_serving
-async def finish_pending_work() -> None:
-    """Let stores and deletes that lost their client finish before the app closes its pools."""
-    pending = current_app.extensions.get(_PENDING, set())
-    await asyncio.gather(*pending, return_exceptions=True)
 
 
 class _Spool:
@@ -332,25 +329,3 @@ async def _delete_everywhere(
     if not await plugins.delete_stored_file(stored, principal):
         raise ServiceUnavailable(f"the file store {stored.provider!r} is not configured")
     await q.delete(db, principal.user_id, row["id"])
-
-
-async def _to_completion(work: Coroutine[Any, Any, T]) -> T:
-    """Await `work` in a task of its own that a client going away does not cancel.
-
-    Quart cancels a view when its client disconnects. Cancelled between the provider and the
-    database, an upload would leave bytes without a row, or a delete a row without bytes; in
-    its own task the pair always finishes. The app waits for such tasks before it stops.
-    """
-    task = asyncio.ensure_future(work)
-    pending: set[asyncio.Task[Any]] = current_app.extensions.setdefault(_PENDING, set())
-    pending.add(task)
-    task.add_done_callback(pending.discard)
-    task.add_done_callback(_note_unseen_failure)
-    return await asyncio.shield(task)
-
-
-def _note_unseen_failure(task: asyncio.Task[Any]) -> None:
-    # When the client has gone, nobody awaits the task: its error would be reported as "never
-    # retrieved". The data is consistent either way; leave a line for the curious.
-    if not task.cancelled() and (error := task.exception()) is not None:
-        log.info("file work ended with %s: %s", type(error).__name__, error)
