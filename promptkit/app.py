@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -22,7 +23,16 @@ from .errors import (
 )
 from .migrate import head_revisions
 from .plugins import Plugins, build_plugin_manager
-from .routes import IdConverter, chat, conversations, files, health, projects, prompts
+from .routes import (
+    IdConverter,
+    chat,
+    conversations,
+    files,
+    health,
+    projects,
+    prompts,
+    request_class,
+)
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -50,7 +60,13 @@ def create_app(settings: Settings | None = None, *, plugins: Iterable[object] = 
     app = PromptkitApp(__name__, static_folder=None)
     app.settings = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.max_json_bytes
-    app.request_class = files.request_class(settings.max_upload_bytes)  # uploads: their own limit
+    app.request_class = request_class(
+        {
+            files.UPLOAD_PATH: settings.max_upload_bytes + files.ENVELOPE_BYTES,
+            # useChat sends the whole history with every message (only the last one is read).
+            re.compile("/chat"): settings.max_chat_bytes,
+        }
+    )
     app.config["QUART_SCHEMA_CONVERSION_PREFERENCE"] = "pydantic"
     app.url_map.converters["id"] = IdConverter
     app.db = Database(settings.database_url)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from dotenv import load_dotenv
+
+N = TypeVar("N", int, float)
 
 DEFAULT_MODEL = "gpt-4.1-mini"
 DEFAULT_MAX_UPLOAD_BYTES = 512 * 1024 * 1024
@@ -14,6 +18,19 @@ DEFAULT_MAX_UPLOAD_BYTES = 512 * 1024 * 1024
 
 def _csv(value: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (value or "").split(",") if part.strip())
+
+
+def _number(environ: dict[str, str], name: str, default: N, kind: Callable[[str], N]) -> N:
+    raw = environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a positive number, not {raw!r}") from None
+    if value <= 0:
+        raise ValueError(f"{name} must be a positive number, not {raw!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -34,6 +51,8 @@ class Settings:
     log_level: str = "INFO"
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     max_json_bytes: int = 1024 * 1024
+    # `POST /chat` bodies: useChat sends the whole history with every message.
+    max_chat_bytes: int = 16 * 1024 * 1024
     context_budget_chars: int = 48_000
     # Everything else the environment holds, for plugins to read their own names from.
     environ: dict[str, str] = field(default_factory=dict, repr=False)
@@ -54,15 +73,18 @@ class Settings:
             api_rate_limit=environ.get("PROMPTKIT_API_RATE_LIMIT") or defaults.api_rate_limit,
             redis_url=environ.get("REDIS_URL") or None,
             metrics_token=environ.get("PROMPTKIT_METRICS_TOKEN") or None,
-            graceful_timeout=float(
-                environ.get("PROMPTKIT_GRACEFUL_TIMEOUT") or defaults.graceful_timeout
+            graceful_timeout=_number(
+                environ, "PROMPTKIT_GRACEFUL_TIMEOUT", defaults.graceful_timeout, float
             ),
             log_level=(environ.get("PROMPTKIT_LOG_LEVEL") or defaults.log_level).upper(),
-            max_upload_bytes=int(
-                environ.get("PROMPTKIT_MAX_UPLOAD_BYTES") or defaults.max_upload_bytes
+            max_upload_bytes=_number(
+                environ, "PROMPTKIT_MAX_UPLOAD_BYTES", defaults.max_upload_bytes, int
             ),
-            context_budget_chars=int(
-                environ.get("PROMPTKIT_CONTEXT_BUDGET_CHARS") or defaults.context_budget_chars
+            max_chat_bytes=_number(
+                environ, "PROMPTKIT_MAX_CHAT_BYTES", defaults.max_chat_bytes, int
+            ),
+            context_budget_chars=_number(
+                environ, "PROMPTKIT_CONTEXT_BUDGET_CHARS", defaults.context_budget_chars, int
             ),
             environ=environ,
         )

@@ -108,3 +108,33 @@ async def test_odd_ids_are_404_not_500(client, auth):
     ):
         response = await client.get(path, headers=alice)
         assert response.status_code == 404, path
+
+
+async def test_chat_accepts_a_long_use_chat_history(client, auth):
+    """useChat sends the whole history with every message: a body past the 1 MiB JSON limit
+    of other routes still reaches /chat (and only its last message is read)."""
+    alice = auth("alice")
+    project = await (await client.post("/projects", json={"name": "P"}, headers=alice)).get_json()
+    conversation = await (
+        await client.post(f"/projects/{project['id']}/conversations", json={}, headers=alice)
+    ).get_json()
+    old = [
+        {"id": f"m{i}", "role": "user", "parts": [{"type": "text", "text": "x" * 100_000}]}
+        for i in range(20)
+    ]
+    last = {"id": "new", "role": "user", "parts": [{"type": "text", "text": "hi"}]}
+    body = {"id": conversation["id"], "messages": [*old, last], "trigger": "submit-message"}
+    response = await client.post("/chat", json=body, headers=alice)
+    assert response.status_code == 200
+    await response.get_data()
+    history = await client.get(f"/conversations/{conversation['id']}/messages", headers=alice)
+    assert [m["content"] for m in (await history.get_json())["data"]][0] == "hi"
+
+
+def test_a_bad_number_setting_names_the_variable():
+    import pytest
+
+    from promptkit.settings import Settings
+
+    with pytest.raises(ValueError, match="PROMPTKIT_MAX_UPLOAD_BYTES"):
+        Settings.from_env({"PROMPTKIT_MAX_UPLOAD_BYTES": "lots"})

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from quart import Request
 from werkzeug.routing import BaseConverter
 
 from ..errors import NotFound
@@ -25,3 +27,22 @@ def found(row: dict[str, Any] | None, what: str) -> dict[str, Any]:
     if row is None:
         raise NotFound(f"{what} not found")
     return row
+
+
+def request_class(body_limits: dict[re.Pattern[str], int]) -> type[Request]:
+    """The app's request class: POSTs to the paths in `body_limits` get their own body limit,
+    every other request keeps `MAX_CONTENT_LENGTH`.
+
+    Quart fixes a request's body limit when it builds the request, before routing, and cuts off
+    a body over it as it arrives: by the time a view runs it is too late to raise the limit.
+    """
+
+    class PromptkitRequest(Request):
+        def __init__(self, method: str, scheme: str, path: str, *args: Any, **kwargs: Any):
+            if method == "POST":
+                for pattern, limit in body_limits.items():
+                    if pattern.fullmatch(path):
+                        kwargs["max_content_length"] = limit
+            super().__init__(method, scheme, path, *args, **kwargs)
+
+    return PromptkitRequest

@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import IO, Any, cast
 
 from pydantic import BaseModel
-from quart import Blueprint, Request, request
+from quart import Blueprint, request
 from quart.formparser import FormDataParser
 from quart.wrappers.request import Body
 from quart_schema import DataSource, document_request, validate_querystring, validate_response
@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 blueprint = Blueprint("files", __name__)
 
 UPLOAD_RULE = "/projects/<id:project_id>/files"
-_UPLOAD_PATH = re.compile(rf"/projects/{IdConverter.regex}/files")
+UPLOAD_PATH = re.compile(rf"/projects/{IdConverter.regex}/files")
 # Room for the multipart envelope (boundaries, part headers) around a file of the largest size.
 ENVELOPE_BYTES = 64 * 1024
 FILENAME_MAX = 255
@@ -74,25 +74,6 @@ class UploadForm(BaseModel):
     """One file, in the multipart field `file`."""
 
     file: FileField
-
-
-def request_class(max_upload_bytes: int) -> type[Request]:
-    """The app's request class: the upload route gets the upload limit, every other route
-    keeps `MAX_CONTENT_LENGTH`.
-
-    Quart fixes a request's body limit when it builds the request, before routing, and a body
-    over that limit is cut off as it arrives. By the time the upload view runs it would be too
-    late to raise the limit, so the upload path is recognised here.
-    """
-    body_limit = max_upload_bytes + ENVELOPE_BYTES
-
-    class PromptkitRequest(Request):
-        def __init__(self, method: str, scheme: str, path: str, *args: Any, **kwargs: Any):
-            if method == "POST" and _UPLOAD_PATH.fullmatch(path):
-                kwargs["max_content_length"] = body_limit
-            super().__init__(method, scheme, path, *args, **kwargs)
-
-    return PromptkitRequest
 
 
 @blueprint.get(UPLOAD_RULE)
