@@ -105,3 +105,22 @@ async def app(make_app: Callable[..., PromptkitApp]) -> AsyncIterator[PromptkitA
 @pytest.fixture
 def client(app: PromptkitApp) -> Any:
     return app.test_client()
+
+
+@pytest.fixture
+def start_server(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    """Start real `promptkit serve` processes on the test database (see
+    test_production_support.Server); every one is stopped when the test ends."""
+    from test_production_support import Server
+
+    started: list[Server] = []
+
+    def start(workers: int = 1, **environ: str) -> Server:
+        server = Server(tmp_path, {"DATABASE_URL": database_url, **environ}, workers=workers)
+        started.append(server)
+        server.wait_ready()
+        return server
+
+    yield start
+    for server in started:
+        server.kill()

@@ -128,7 +128,9 @@ async def test_chat_accepts_a_long_use_chat_history(client, auth):
     assert response.status_code == 200
     await response.get_data()
     history = await client.get(f"/conversations/{conversation['id']}/messages", headers=alice)
-    assert [m["content"] for m in (await history.get_json())["data"]][0] == "hi"
+    stored = (await history.get_json())["data"]
+    assert [m["role"] for m in stored] == ["user", "assistant"]
+    assert stored[0]["content"] == "hi"
 
 
 def test_a_bad_number_setting_names_the_variable():

@@ -5,34 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import httpx
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from test_production_support import Server
+from test_production_support import Server, StartServer
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 METRICS_TOKEN = "scrape-secret-for-tests"
-
-StartServer = Callable[..., Server]
-
-
-@pytest.fixture
-def start_server(database_url: str, tmp_path: Path) -> Iterator[StartServer]:
-    """Start servers on the test database; every one is stopped when the test ends."""
-    started: list[Server] = []
-
-    def start(workers: int = 1, **environ: str) -> Server:
-        server = Server(tmp_path, {"DATABASE_URL": database_url, **environ}, workers=workers)
-        started.append(server)
-        server.wait_ready()
-        return server
-
-    yield start
-    for server in started:
-        server.kill()
 
 
 async def _hammer(servers: list[Server], user_id: str, count: int) -> list[httpx.Response]:

@@ -9,30 +9,12 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from test_production_support import Server
-
-StartServer = Callable[..., Server]
-
-
-@pytest.fixture
-def start_server(database_url: str, tmp_path: Path) -> Iterator[StartServer]:
-    started: list[Server] = []
-
-    def start(workers: int = 1, **environ: str) -> Server:
-        server = Server(tmp_path, {"DATABASE_URL": database_url, **environ}, workers=workers)
-        started.append(server)
-        server.wait_ready()
-        return server
-
-    yield start
-    for server in started:
-        server.kill()
+from test_production_support import Server, StartServer
 
 
 def new_conversation(server: Server, headers: dict[str, str]) -> str:
