@@ -67,8 +67,8 @@ def main() -> None:
         upstream.wait_until(f"http://127.0.0.1:{port}/health")
         run.set_pacing(upstream_url, args.delay_ms, 64)
         if args.database == "postgres":
-            assert run.recreate_postgres_database()
-            database_url = run.POSTGRES_BENCH
+            assert run.recreate_postgres_database("promptkit_profile")
+            database_url = run.POSTGRES_BENCH.replace("promptkit_bench", "promptkit_profile")
         else:
             database_url = f"sqlite:///{workdir / 'promptkit.sqlite3'}"
         name = f"promptkit-{args.database}"

@@ -227,6 +227,9 @@ def plot(table: dict[tuple[str, float, int], dict[str, Any]], path: Path) -> Non
                     xs, ys = zip(*points, strict=True)
                     axis.plot(xs, ys, marker="o", label=LABELS.get(target, target))
             axis.set_xscale("log", base=2)
+            axis.set_xticks(
+                sorted({k[2] for k in table}), [str(c) for c in sorted({k[2] for k in table})]
+            )
             axis.set_yscale("log")
             axis.set_xlabel("concurrent streams")
             axis.set_title(f"{title}, {delay:g} ms between tokens")

@@ -410,12 +410,12 @@ def versions(tools: Path, litellm_bin: Path | None) -> dict[str, str]:
     return found
 
 
-def recreate_postgres_database() -> bool:
+def recreate_postgres_database(name: str = "promptkit_bench") -> bool:
     psql = shutil.which("psql")
     if not psql:
         log("psql not found: skipping promptkit-postgres")
         return False
-    for sql in ("DROP DATABASE IF EXISTS promptkit_bench", "CREATE DATABASE promptkit_bench"):
+    for sql in (f"DROP DATABASE IF EXISTS {name}", f"CREATE DATABASE {name}"):
         done = subprocess.run([psql, POSTGRES_ADMIN, "-qc", sql], capture_output=True, text=True)
         if done.returncode != 0:
             log(f"skipping promptkit-postgres: {done.stderr.strip()}")
