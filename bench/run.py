@@ -1,6 +1,6 @@
 """Measure promptkit's `/chat` beside the alternatives, in one run on one machine.
 
-    python3 bench/run.py            # the full matrix, about 12 minutes
+    python3 bench/run.py            # the full matrix, about 18 minutes
     python3 bench/run.py --quick    # one repetition, fewer cells: a smoke test
 
 Targets, all fed by the same fake OpenAI upstream (`fake_upstream.py`):
