@@ -95,7 +95,7 @@ def write_markdown(raw: dict[str, Any], table: dict[tuple[str, float, int], dict
         "",
         f"Measured {machine['date']} on {machine['cores']} cores ({machine['cpu']}), "
         f"{machine['memory_gib']} GiB, Linux {machine['kernel']}, shared with other work "
-        f"(load average at start {', '.join(f'{x:.1f}' for x in machine['load_average_at_start'])})"
+        f"(load average {', '.join(f'{x:.1f}' for x in machine['load_average'])})"
         ". "
         f"{settings['tokens']}-token replies; fake upstream and load generator pinned to core "
         f"{settings['load_core']}, the server under test (one worker) alone on core "

@@ -387,7 +387,7 @@ def machine() -> dict[str, Any]:
         "memory_gib": round(memory_kib / 1024 / 1024, 1),
         "kernel": platform.release(),
         "python": platform.python_version(),
-        "load_average_at_start": os.getloadavg(),
+        "load_average": os.getloadavg(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
 
@@ -466,6 +466,7 @@ def main() -> None:
     skipped = set(filter(None, args.skip.split(",")))
     RESULTS.mkdir(exist_ok=True)
 
+    started_on = machine()  # before our own load
     tools = ensure_env("tools")
     litellm_bin = ensure_env("litellm") if "litellm" in wanted else None
     workdir = Path(tempfile.mkdtemp(prefix="promptkit-bench-"))
@@ -574,7 +575,7 @@ def main() -> None:
 
         raw = {
             "label": args.label,
-            "machine": machine(),
+            "machine": started_on,
             "versions": versions(tools, litellm_bin),
             "settings": {"tokens": args.tokens, "duration_s": args.duration, "reps": args.reps,
                          "hold": args.hold, "load_core": LOAD_CORE, "server_core": SERVER_CORE},
