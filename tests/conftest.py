@@ -96,8 +96,16 @@ def make_app(settings: Settings) -> Callable[..., PromptkitApp]:
 
 
 @pytest.fixture
-async def app(make_app: Callable[..., PromptkitApp]) -> AsyncIterator[PromptkitApp]:
-    app = make_app()
+def app_environ() -> dict[str, str]:
+    """Settings the `app` fixture adds; a test module overrides it to point plugins at its fakes."""
+    return {}
+
+
+@pytest.fixture
+async def app(
+    make_app: Callable[..., PromptkitApp], app_environ: dict[str, str]
+) -> AsyncIterator[PromptkitApp]:
+    app = make_app(environ=app_environ)
     async with app.test_app():
         yield app
 

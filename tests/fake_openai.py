@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from local_server import LocalServer
 
 COMPLETIONS_PATH = "/v1/chat/completions"
 
@@ -62,7 +63,7 @@ class FakeOpenAI:
         self.default = Script()
         self.scripts: deque[Script] = deque()
         self.received: list[Received] = []
-        self._runner: web.AppRunner | None = None
+        self._server: LocalServer | None = None
         self.port = 0
 
     @property
@@ -79,16 +80,13 @@ class FakeOpenAI:
     async def start(self, port: int = 0) -> FakeOpenAI:
         app = web.Application()
         app.router.add_post(COMPLETIONS_PATH, self._complete)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", port)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._server = LocalServer(app)
+        self.port = await self._server.start(port)
         return self
 
     async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._server is not None:
+            await self._server.close()
 
     async def _complete(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()

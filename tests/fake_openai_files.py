@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import BodyPartReader, web
+from local_server import LocalServer
 
 API_KEY = "sk-fake-files-key"
 STEPS = ("upload", "list", "retrieve", "delete")
@@ -71,7 +72,7 @@ class FakeOpenAIFiles:
     calls: list[str] = field(default_factory=list)  # the step of each request, in order
     port: int = 0
     _failures: dict[str, deque[Failure | None]] = field(default_factory=lambda: defaultdict(deque))
-    _runner: web.AppRunner | None = None
+    _server: LocalServer | None = None
     _order: itertools.count[int] = field(default_factory=itertools.count)
 
     @property
@@ -93,16 +94,13 @@ class FakeOpenAIFiles:
         app.router.add_get("/v1/files", self._list)
         app.router.add_get("/v1/files/{file_id}", self._retrieve)
         app.router.add_delete("/v1/files/{file_id}", self._delete)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", port)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._server = LocalServer(app)
+        self.port = await self._server.start(port)
         return self
 
     async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._server is not None:
+            await self._server.close()
 
     # Each handler: check the key, take any failure queued for its step, do the work.
 

@@ -13,6 +13,7 @@ import promptkit_anthropic
 import pytest
 from aiohttp import web
 from fake_openai import FakeOpenAI
+from local_server import LocalServer
 from promptkit_anthropic.messages import to_anthropic
 
 from promptkit import ChatMessage, ChatRequest, ProviderError, StreamEnd, hookimpl
@@ -103,16 +104,12 @@ async def fake_anthropic() -> AsyncIterator[FakeAnthropic]:
     fake = FakeAnthropic()
     server = web.Application()
     server.router.add_post("/v1/messages", fake.handle)
-    runner = web.AppRunner(server)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    fake.url = f"http://127.0.0.1:{port}"
+    local = LocalServer(server)
+    fake.url = f"http://127.0.0.1:{await local.start()}"
     try:
         yield fake
     finally:
-        await runner.cleanup()
+        await local.close()
 
 
 def anthropic_environ(fake: FakeAnthropic) -> dict[str, str]:

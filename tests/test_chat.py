@@ -32,10 +32,8 @@ def upstream_env(fake: FakeOpenAI) -> dict[str, str]:
 
 
 @pytest.fixture
-async def app(make_app, fake):
-    app = make_app(environ=upstream_env(fake))
-    async with app.test_app():
-        yield app
+def app_environ(fake):
+    return upstream_env(fake)
 
 
 def parse_events(body: bytes) -> list[Any]:

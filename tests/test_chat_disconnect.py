@@ -33,10 +33,8 @@ async def fake():
 
 
 @pytest.fixture
-async def app(make_app, fake):
-    app = make_app(environ=upstream_env(fake))
-    async with app.test_app():
-        yield app
+def app_environ(fake):
+    return upstream_env(fake)
 
 
 @asynccontextmanager

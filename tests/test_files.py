@@ -46,10 +46,8 @@ def files_env(fake):
 
 
 @pytest.fixture
-async def app(make_app, files_env):
-    app = make_app(environ=files_env)
-    async with app.test_app():
-        yield app
+def app_environ(files_env):
+    return files_env
 
 
 @pytest.fixture

@@ -18,11 +18,9 @@ async def fake():
 
 
 @pytest.fixture
-async def app(make_app, fake):
+def app_environ(fake):
     # No waiting between retries: the fake's retry-after-ms headers say 1 ms.
-    app = make_app(environ=upstream_env(fake))
-    async with app.test_app():
-        yield app
+    return upstream_env(fake)
 
 
 def error_of(events) -> str:
