@@ -55,6 +55,7 @@ REQUIREMENTS = {
         "matplotlib==3.11.2",
         "openai==3.57.0",
         "orjson==3.13.0",
+        "py-spy==0.4.1",
         "uvicorn[standard]==0.54.0",
         "uvloop==0.23.0",
     ],
