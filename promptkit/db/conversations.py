@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from .engine import Database, new_id, now
+from .engine import Database, Prepared, new_id, now
 from .pagination import fetch_page
 from .tables import conversations
 
@@ -76,43 +76,61 @@ async def delete(db: Database, owner_id: str, conversation_id: str) -> bool:
 # holder renews it while streaming, and the lease of a crashed process simply expires.
 
 
+# Prepared: they run for every reply.
+_ours = sa.and_(
+    conversations.c.id == sa.bindparam("conversation_id"),
+    conversations.c.stream_lease == sa.bindparam("lease"),
+)
+TAKE_LEASE = Prepared(
+    sa.update(conversations)
+    .where(
+        conversations.c.id == sa.bindparam("conversation_id"),
+        conversations.c.owner_id == sa.bindparam("owner_id"),
+        sa.or_(
+            conversations.c.stream_lease.is_(None),
+            conversations.c.stream_lease_expires_at < sa.bindparam("now"),
+        ),
+    )
+    .values(stream_lease=sa.bindparam("lease"), stream_lease_expires_at=sa.bindparam("until"))
+    .returning(*COLUMNS)
+)
+RENEW_LEASE = Prepared(
+    sa.update(conversations)
+    .where(_ours)
+    .values(stream_lease_expires_at=sa.bindparam("until"))
+    .returning(conversations.c.id)
+)
+RELEASE_LEASE = Prepared(
+    sa.update(conversations).where(_ours).values(stream_lease=None, stream_lease_expires_at=None)
+)
+
+
 async def take_stream_lease(
     db: Database, owner_id: str, conversation_id: str, lease: str, seconds: float
 ) -> dict[str, Any] | None:
     """Take the lease when it is free or expired: the conversation, or None (absent or busy)."""
     stamp = now()
-    query = (
-        sa.update(conversations)
-        .where(
-            _mine(owner_id, conversation_id),
-            sa.or_(
-                conversations.c.stream_lease.is_(None),
-                conversations.c.stream_lease_expires_at < stamp,
-            ),
-        )
-        .values(stream_lease=lease, stream_lease_expires_at=stamp + timedelta(seconds=seconds))
-        .returning(*COLUMNS)
+    rows = await db.run(
+        TAKE_LEASE,
+        owner_id=owner_id,
+        conversation_id=conversation_id,
+        now=stamp,
+        lease=lease,
+        until=stamp + timedelta(seconds=seconds),
     )
-    return await db.fetch_one(query)
+    return rows[0] if rows else None
 
 
 async def renew_stream_lease(
     db: Database, conversation_id: str, lease: str, seconds: float
 ) -> bool:
     """Push the expiry back; False when the lease is no longer ours."""
-    query = (
-        sa.update(conversations)
-        .where(conversations.c.id == conversation_id, conversations.c.stream_lease == lease)
-        .values(stream_lease_expires_at=now() + timedelta(seconds=seconds))
-        .returning(conversations.c.id)
+    until = now() + timedelta(seconds=seconds)
+    return bool(
+        await db.run(RENEW_LEASE, conversation_id=conversation_id, lease=lease, until=until)
     )
-    return await db.fetch_one(query) is not None
 
 
 async def release_stream_lease(db: Database, conversation_id: str, lease: str) -> None:
     """Free the conversation, only if the lease is still ours."""
-    await db.execute(
-        sa.update(conversations)
-        .where(conversations.c.id == conversation_id, conversations.c.stream_lease == lease)
-        .values(stream_lease=None, stream_lease_expires_at=None)
-    )
+    await db.run(RELEASE_LEASE, conversation_id=conversation_id, lease=lease)

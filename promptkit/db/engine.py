@@ -6,14 +6,19 @@ import errno
 import json
 import secrets
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import databases
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.dialects.sqlite.pysqlite import dialect as sqlite_dialect
+from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from ..errors import ServiceUnavailable
 
@@ -99,6 +104,68 @@ async def _keep_session(connection: Any) -> None:
     state promptkit never sets. asyncpg still rolls back a transaction left open."""
 
 
+class Prepared:
+    """A statement written once, with `sa.bindparam` placeholders, and compiled once per dialect.
+
+    `databases` builds and compiles every statement anew: 0.15-0.25 ms of CPU each. The
+    statements that every chat reply runs are `Prepared` instead and go straight to the driver
+    connection `databases` pools (`Database.run`), with SQLAlchemy's own type processing.
+    """
+
+    def __init__(self, statement: ClauseElement) -> None:
+        self.statement = statement
+        # The columns a SELECT or a RETURNING gives back, in order.
+        self.columns: tuple[Any, ...] = tuple(getattr(statement, "exported_columns", ()))
+        self._compiled: dict[str, _Compiled] = {}
+
+    def compiled(self, dialect: Dialect) -> _Compiled:
+        compiled = self._compiled.get(dialect.name)
+        if compiled is None:
+            compiled = self._compiled[dialect.name] = _Compiled.of(self, dialect)
+        return compiled
+
+
+Processor = Callable[[Any], Any] | None
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    compiled: SQLCompiler
+    binds: tuple[tuple[str, Processor], ...]  # in placeholder order
+    results: tuple[tuple[str, Any, Processor], ...]  # key, type, processor per column
+
+    @classmethod
+    def of(cls, prepared: Prepared, dialect: Dialect) -> _Compiled:
+        compiled = cast(SQLCompiler, prepared.statement.compile(dialect=dialect))
+        binds = tuple(
+            (name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect))
+            for name in compiled.positiontup or ()
+        )
+        results = tuple(
+            (
+                column.key,
+                column.type,
+                column.type.dialect_impl(dialect).result_processor(dialect, None),
+            )
+            for column in prepared.columns
+        )
+        return cls(compiled.string, compiled, binds, results)
+
+    def args(self, values: dict[str, Any]) -> list[Any]:
+        params = self.compiled.construct_params(values)  # raises if a placeholder has no value
+        return [
+            params[name] if process is None else process(params[name])
+            for name, process in self.binds
+        ]
+
+    def row(self, record: Any) -> dict[str, Any]:
+        return {
+            key: _normalise(record[index] if process is None else process(record[index]), type_)
+            for index, (key, type_, process) in enumerate(self.results)
+        }
+
+
 class Database:
     """A pool of connections and the few calls the query modules need."""
 
@@ -112,6 +179,10 @@ class Database:
             options = {"min_size": 1, "max_size": 20, "command_timeout": 30, "timeout": 10}
             options["reset"] = _keep_session
         self._db = databases.Database(self.url, **options)
+        # What `Prepared` statements compile for: the placeholders each driver takes.
+        self._dialect: Dialect = sqlite_dialect()
+        if self.dialect == "postgresql":
+            self._dialect = asyncpg_dialect()  # type: ignore[no-untyped-call]
 
     async def connect(self) -> None:
         await self._db.connect()
@@ -139,6 +210,21 @@ class Database:
     async def execute(self, query: ClauseElement) -> None:
         with _unavailable_when_unreachable():
             await self._db.execute(query)
+
+    async def run(self, prepared: Prepared, **values: Any) -> list[dict[str, Any]]:
+        """Run a prepared statement; the rows it selects or returns (none for the others)."""
+        compiled = prepared.compiled(self._dialect)
+        args = compiled.args(values)
+        with _unavailable_when_unreachable():
+            # Inside `transaction()` this is the transaction's connection.
+            async with self._db.connection() as connection:
+                driver = connection.raw_connection
+                if self.dialect == "postgresql":
+                    records = await driver.fetch(compiled.sql, *args)
+                else:
+                    async with driver.execute(compiled.sql, args) as cursor:
+                        records = await cursor.fetchall()
+        return [compiled.row(record) for record in records]
 
     async def ping(self) -> None:
         with _unavailable_when_unreachable():

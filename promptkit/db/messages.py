@@ -6,7 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from .engine import Database, new_id, now
+from .engine import Database, Prepared, new_id, now
 from .pagination import fetch_page
 from .tables import messages
 
@@ -19,6 +19,19 @@ COLUMNS = (
     messages.c.model,
     messages.c.usage,
     messages.c.created_at,
+)
+
+
+# Prepared: they run for every reply.
+INSERT = Prepared(sa.insert(messages))  # every column a placeholder named after it
+RECENT = Prepared(
+    sa.select(messages.c.id, messages.c.role, messages.c.content)
+    .where(
+        messages.c.conversation_id == sa.bindparam("conversation_id"),
+        messages.c.owner_id == sa.bindparam("owner_id"),
+    )
+    .order_by(messages.c.created_at.desc(), messages.c.id.desc())
+    .limit(sa.bindparam("limit", type_=sa.Integer))
 )
 
 
@@ -54,21 +67,18 @@ async def insert(
         "usage": usage,
         "created_at": now(),
     }
-    await db.execute(sa.insert(messages).values(owner_id=owner_id, **row))
+    await db.run(INSERT, owner_id=owner_id, **row)
     return row
 
 
 async def recent(
     db: Database, owner_id: str, conversation_id: str, *, limit: int
 ) -> list[dict[str, Any]]:
-    """The newest `limit` messages of a conversation, newest first."""
-    query = (
-        sa.select(*COLUMNS)
-        .where(messages.c.conversation_id == conversation_id, messages.c.owner_id == owner_id)
-        .order_by(messages.c.created_at.desc(), messages.c.id.desc())
-        .limit(limit)
-    )
-    return await db.fetch_all(query)
+    """The newest `limit` messages of a conversation, newest first: `id`, `role`, `content`.
+
+    Only what a chat turn reads: this runs before every reply, over up to `limit` rows.
+    """
+    return await db.run(RECENT, owner_id=owner_id, conversation_id=conversation_id, limit=limit)
 
 
 async def delete_many(db: Database, owner_id: str, message_ids: list[str]) -> None:

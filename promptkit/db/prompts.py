@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from . import projects
-from .engine import Database, new_id, now
+from .engine import Database, Prepared, new_id, now
 from .pagination import fetch_page
 from .tables import prompts
 
@@ -68,11 +68,19 @@ async def get(db: Database, owner_id: str, prompt_id: str) -> dict[str, Any] | N
     return await db.fetch_one(sa.select(*COLUMNS).where(_mine(owner_id, prompt_id)))
 
 
-async def get_active(db: Database, owner_id: str, project_id: str) -> dict[str, Any] | None:
-    query = sa.select(*COLUMNS).where(
-        prompts.c.project_id == project_id, prompts.c.owner_id == owner_id, prompts.c.is_active
+# Prepared: it runs for every chat reply.
+GET_ACTIVE = Prepared(
+    sa.select(*COLUMNS).where(
+        prompts.c.project_id == sa.bindparam("project_id"),
+        prompts.c.owner_id == sa.bindparam("owner_id"),
+        prompts.c.is_active,
     )
-    return await db.fetch_one(query)
+)
+
+
+async def get_active(db: Database, owner_id: str, project_id: str) -> dict[str, Any] | None:
+    rows = await db.run(GET_ACTIVE, owner_id=owner_id, project_id=project_id)
+    return rows[0] if rows else None
 
 
 async def update(
