@@ -44,7 +44,7 @@ class Turn:
     lease: str
     lease_seconds: float
     chat: ChatRequest
-    stream: AsyncIterator[str | StreamEnd]
+    pump: Pump  # the provider's stream, already started
     user_message: dict[str, Any]
     replaces: list[str]  # assistant replies that the new one replaces (regenerate)
     assistant_id: str
@@ -104,12 +104,20 @@ async def _prepare(
     stream = await app.plugins.complete_stream(chat)
     if stream is None:
         raise ServiceUnavailable(f"no installed provider serves the model {chat.model!r}")
-    if user_message is None:
-        # Stored before the provider is called (the stream has not started), so it is never lost.
-        user_message = await messages.insert(
-            db, owner, conversation["id"], role="user", content=text, status="complete"
-        )
-        await app.plugins.message_saved(user_message, conversation, principal)
+    # The provider's request starts now and storing the user message overlaps with it (the
+    # upstream's time to first token hides the database's). The message is still stored before
+    # any of the reply is sent: the reply streams only after `start_turn` returns; if storing
+    # fails, the provider's request is cancelled.
+    pump = Pump(stream)
+    try:
+        if user_message is None:
+            user_message = await messages.insert(
+                db, owner, conversation["id"], role="user", content=text, status="complete"
+            )
+            await app.plugins.message_saved(user_message, conversation, principal)
+    except BaseException:
+        pump.cancel()
+        raise
     return Turn(
         app=app,
         principal=principal,
@@ -117,7 +125,7 @@ async def _prepare(
         lease=lease,
         lease_seconds=LEASE_SECONDS,
         chat=chat,
-        stream=stream,
+        pump=pump,
         user_message=user_message,
         replaces=replaces,
         assistant_id=new_id("msg"),
@@ -147,3 +155,47 @@ def build_messages(
         kept.pop(0)
     head = [ChatMessage(role="system", content=system)] if system else []
     return [*head, *kept, ChatMessage(role="user", content=new_text)]
+
+
+IDLE = object()  # no delta within the idle time `next_batch` was given
+FINISHED = object()  # the provider's iterator ended
+
+
+class Pump:
+    """Reads the provider's iterator in a task of its own and hands items over a queue."""
+
+    def __init__(self, stream: AsyncIterator[str | StreamEnd]) -> None:
+        self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=256)
+        self._task = asyncio.get_running_loop().create_task(self._run(stream))
+
+    async def _run(self, stream: AsyncIterator[str | StreamEnd]) -> None:
+        try:
+            async for item in stream:
+                if not isinstance(item, str | StreamEnd):
+                    raise TypeError(f"a provider yielded {type(item).__name__}")
+                await self._queue.put(item)
+        except Exception as error:
+            await self._queue.put(error)
+        else:
+            await self._queue.put(FINISHED)
+
+    async def next_batch(self, idle_seconds: float) -> list[Any]:
+        """Every item waiting now (deltas, a `StreamEnd`, `FINISHED` or an error), in order;
+        when none waits, the next one; `[IDLE]` after `idle_seconds` without one."""
+        batch = []
+        if self._queue.empty():
+            try:
+                async with asyncio.timeout(idle_seconds):
+                    batch.append(await self._queue.get())  # a timed-out get loses no item
+            except TimeoutError:
+                return [IDLE]
+        while not self._queue.empty():
+            batch.append(self._queue.get_nowait())
+        return batch
+
+    def cancel(self) -> None:
+        self._task.cancel()
+
+    async def closed(self) -> None:
+        """Wait until the provider's iterator has finished or run its `finally`."""
+        await asyncio.wait([self._task])

@@ -1,8 +1,9 @@
 """The reply as the Vercel AI SDK UI message stream v1, and storing it whatever happens.
 
 Per delta the hot path is one queue hop and one JSON encode: no database round trip. The
-provider is read by a task of its own (`_Pump`), so the response can wait for the next delta
-with a timeout (for the `: ping` heartbeat) without ever cancelling the provider mid-read.
+provider is read by a task of its own (`chat.Pump`, started by `start_turn`), so the response
+can wait for the next delta with a timeout (for the `: ping` heartbeat) without ever
+cancelling the provider mid-read.
 
 When the client goes away, Quart cancels the response generator. Its `finally` then does only
 synchronous work: it cancels the provider's task (the provider closes its upstream request in
@@ -14,13 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import orjson
 from quart import Response
 
-from .chat import Turn
+from .chat import FINISHED, IDLE, Pump, Turn
 from .db import conversations, messages
 from .errors import ProviderError
 from .hooktypes import StreamEnd
@@ -42,19 +43,34 @@ TEXT_ID = "text-1"  # the reply's one text part
 STORING = "storing a chat reply"
 
 
-def stream_response(turn: Turn) -> Response:
-    response = Response(_events(turn), headers=HEADERS)
+async def stream_response(turn: Turn) -> Response:
+    events = _events(turn)
+    # Started here rather than by Quart: from its first step on, the generator's `finally` runs
+    # whatever happens. When the client leaves before the body starts, Quart drops the response
+    # unread; asyncio then closes a started generator (an unstarted one would just vanish,
+    # leaving the provider's request running and the lease held).
+    first = await anext(events)
+    response = Response(_resume(first, events), headers=HEADERS)
     response.timeout = None  # Quart's default 60 s would silently cut a long reply
     return response
+
+
+async def _resume(first: bytes, events: AsyncGenerator[bytes, None]) -> AsyncIterator[bytes]:
+    try:
+        yield first
+        async for chunk in events:
+            yield chunk
+    finally:
+        await events.aclose()
 
 
 def part(data: dict[str, Any]) -> bytes:
     return b"data: " + orjson.dumps(data) + b"\n\n"
 
 
-async def _events(turn: Turn) -> AsyncIterator[bytes]:
+async def _events(turn: Turn) -> AsyncGenerator[bytes, None]:
     watch = metrics(turn.app).watch_stream(turn.chat.model)
-    pump = _Pump(turn.stream)
+    pump = turn.pump
     lease_keeper = _LeaseKeeper(turn)
     text: list[str] = []
     end: StreamEnd | None = None
@@ -73,12 +89,12 @@ async def _events(turn: Turn) -> AsyncIterator[bytes]:
                     out.append(part({"type": "text-delta", "id": TEXT_ID, "delta": item}))
                     text.append(item)
                     watch.delta()
-                elif item is _IDLE:
+                elif item is IDLE:
                     out.append(PING)
                 elif isinstance(item, StreamEnd):
                     end = item
                     watch.usage(item.model, item.usage)
-                elif item is _FINISHED:
+                elif item is FINISHED:
                     finished = True
                 else:  # an exception: the provider failed; store what it produced, then say so
                     watch.failed()
@@ -126,7 +142,7 @@ async def _events(turn: Turn) -> AsyncIterator[bytes]:
 
 async def _finish(
     turn: Turn,
-    pump: _Pump,
+    pump: Pump,
     lease_keeper: _LeaseKeeper,
     status: str | None,
     text: list[str],
@@ -179,50 +195,6 @@ def _safe_text(error: BaseException) -> str:
         return error.message
     log.error("provider raised %s instead of ProviderError", type(error).__name__, exc_info=error)
     return "the model provider failed"
-
-
-_IDLE = object()  # no delta for PING_SECONDS
-_FINISHED = object()  # the provider's iterator ended
-
-
-class _Pump:
-    """Reads the provider's iterator in a task of its own and hands items over a queue."""
-
-    def __init__(self, stream: AsyncIterator[str | StreamEnd]) -> None:
-        self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=256)
-        self._task = asyncio.get_running_loop().create_task(self._run(stream))
-
-    async def _run(self, stream: AsyncIterator[str | StreamEnd]) -> None:
-        try:
-            async for item in stream:
-                if not isinstance(item, str | StreamEnd):
-                    raise TypeError(f"a provider yielded {type(item).__name__}")
-                await self._queue.put(item)
-        except Exception as error:
-            await self._queue.put(error)
-        else:
-            await self._queue.put(_FINISHED)
-
-    async def next_batch(self, idle_seconds: float) -> list[Any]:
-        """Every item waiting now (deltas, a `StreamEnd`, `_FINISHED` or an error), in order;
-        when none waits, the next one; `[_IDLE]` after `idle_seconds` without one."""
-        batch = []
-        if self._queue.empty():
-            try:
-                async with asyncio.timeout(idle_seconds):
-                    batch.append(await self._queue.get())  # a timed-out get loses no item
-            except TimeoutError:
-                return [_IDLE]
-        while not self._queue.empty():
-            batch.append(self._queue.get_nowait())
-        return batch
-
-    def cancel(self) -> None:
-        self._task.cancel()
-
-    async def closed(self) -> None:
-        """Wait until the provider's iterator has finished or run its `finally`."""
-        await asyncio.wait([self._task])
 
 
 class _LeaseKeeper:

@@ -5,6 +5,7 @@ across a graceful shutdown."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import socket
 import time
@@ -19,7 +20,10 @@ from hypercorn.asyncio import serve
 from hypercorn.config import Config
 from test_chat import history, new_conversation, send, text_of, upstream_env
 
+from promptkit.chat import Ask, start_turn
+from promptkit.chat_stream import stream_response
 from promptkit.db import Database, tables
+from promptkit.hooktypes import Principal
 
 TOKENS = [f" w{i}" for i in range(40)]
 
@@ -173,3 +177,34 @@ async def test_graceful_shutdown_waits_for_the_partial_reply(make_app, auth, fak
         ("assistant", "partial"),
         ("user", "complete"),
     ]
+
+
+async def test_a_response_dropped_before_its_body_frees_the_conversation(app, client, auth, fake):
+    """The client left after the reply was set up but before Quart began its body, so Quart
+    drops the response unread: the provider's request is still closed and the lease freed."""
+    alice = auth("alice")
+    conversation = await new_conversation(client, alice)
+    async with app.app_context():
+        turn = await start_turn(app, Principal(user_id="alice"), Ask(conversation, "hi"))
+        response = await stream_response(turn)
+        for _ in range(500):  # until the provider's request is under way
+            if fake.received:
+                break
+            await asyncio.sleep(0.01)
+        assert fake.received
+        del response, turn
+        gc.collect()  # what happens to the response once Quart lets go of it
+
+    await asyncio.wait_for(fake.last.closed_early.wait(), timeout=2)
+    assert not fake.last.completed
+    fake.default = Script(reply="after")
+    deadline = time.monotonic() + 2
+    while True:  # the lease goes once the provider has closed; no 30 s expiry wait
+        answer, events = await send(
+            client, alice, {"conversation_id": conversation, "message": "2"}
+        )
+        if answer.status_code != 409 or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.01)
+    assert answer.status_code == 200
+    assert text_of(events) == "after"

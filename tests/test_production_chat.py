@@ -83,7 +83,12 @@ async def test_metrics_after_chats_show_what_happened(
         provider.go_on.clear()  # hold the first reply after its first word
         in_flight = asyncio.create_task(chat(client, headers, conversation))
         await asyncio.wait_for(provider.first_word_sent.wait(), 10)
-        during = await scrape(client)
+        # The provider starts while the user message is stored: the stream opens just after.
+        for _ in range(1000):
+            during = await scrape(client)
+            if value(during, "promptkit_chat_streams_open") == 1:
+                break
+            await asyncio.sleep(0.01)
         provider.go_on.set()
         assert (await in_flight)[0] == 200
 

@@ -77,7 +77,7 @@ _content = TypeAdapter(Content)
 async def chat(data: ChatBody) -> Response:
     """Send a user message and stream the reply (Server-Sent Events, UI message stream v1)."""
     turn = await start_turn(context.app(), context.principal(), _ask(data.root))
-    return stream_response(turn)
+    return await stream_response(turn)
 
 
 def _ask(data: ChatIn | UseChatIn) -> Ask:
