@@ -10,7 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from promptkit.db import Database
 from promptkit.db.engine import new_id, now, sync_url
 from promptkit.db.tables import metadata, projects, prompts
-from promptkit.migrate import head_revisions, upgrade
+from promptkit.migrate import HEAD, head_revisions, upgrade
 
 
 def test_autogenerate_finds_no_difference(clean_database):
@@ -28,6 +28,10 @@ def test_upgrade_twice_is_a_no_op_and_reaches_head(clean_database):
         current = set(MigrationContext.configure(connection).get_current_heads())
     engine.dispose()
     assert current == head_revisions()
+
+
+def test_the_head_the_app_expects_is_alembics_head():
+    assert head_revisions() == {HEAD}
 
 
 def _project(connection, owner="alice"):
