@@ -54,29 +54,46 @@ async def start_turn(app: PromptkitApp, principal: Principal, ask: Ask) -> Turn:
     """Take the conversation's lease, store the user message and pick the provider."""
     db, owner = app.db, principal.user_id
     lease = new_id("lease")
-    conversation = await conversations.take_stream_lease(
-        db, owner, ask.conversation_id, lease, LEASE_SECONDS
+    # The lease and both reads go out at once: the first token waits for one round trip, not
+    # two. The reads are scoped to the owner, so a refused lease has shown nothing.
+    results = await asyncio.gather(
+        conversations.take_stream_lease(db, owner, ask.conversation_id, lease, LEASE_SECONDS),
+        messages.recent(db, owner, ask.conversation_id, limit=HISTORY_LIMIT),
+        prompts.active_content(db, owner, ask.conversation_id),
+        return_exceptions=True,  # all three settle: no failure is left unretrieved
     )
-    if conversation is None:
+    for result in results:
+        if isinstance(result, BaseException):
+            if isinstance(results[0], tuple):  # the lease was taken: give it back
+                await conversations.release_stream_lease(db, ask.conversation_id, lease)
+            raise result
+    taken, newest_first, system = results
+    if taken is None:
         if await conversations.get(db, owner, ask.conversation_id) is None:
             raise NotFound("conversation not found")
         raise Conflict("a reply is still streaming in this conversation")
+    conversation, newest_id = taken
     try:
-        return await _prepare(app, principal, ask, conversation, lease)
+        if newest_id != (newest_first[0]["id"] if newest_first else None):
+            # A reply was stored between the read and the lease (its stream ended just then):
+            # read again, now that the lease keeps the history still.
+            newest_first = await messages.recent(db, owner, conversation["id"], limit=HISTORY_LIMIT)
+        return await _prepare(app, principal, ask, conversation, lease, newest_first, system)
     except BaseException:
         await conversations.release_stream_lease(db, ask.conversation_id, lease)
         raise
 
 
 async def _prepare(
-    app: PromptkitApp, principal: Principal, ask: Ask, conversation: dict[str, Any], lease: str
+    app: PromptkitApp,
+    principal: Principal,
+    ask: Ask,
+    conversation: dict[str, Any],
+    lease: str,
+    newest_first: list[dict[str, Any]],
+    system: str | None,
 ) -> Turn:
     db, owner = app.db, principal.user_id
-    # Two independent reads at once: the first token waits for one round trip, not two.
-    newest_first, active = await asyncio.gather(
-        messages.recent(db, owner, conversation["id"], limit=HISTORY_LIMIT),
-        prompts.get_active(db, owner, conversation["project_id"]),
-    )
     replaces: list[str] = []
     user_message: dict[str, Any] | None = None
     if ask.text is None:
@@ -90,7 +107,7 @@ async def _prepare(
     else:
         text = ask.text
 
-    system = active["content"] if active and active["content"].strip() else None
+    system = system if system and system.strip() else None
     chat = ChatRequest(
         model=ask.model or app.settings.default_model,
         messages=build_messages(

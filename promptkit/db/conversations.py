@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from .engine import Database, Prepared, new_id, now
 from .pagination import fetch_page
-from .tables import conversations
+from .tables import conversations, messages
 
 COLUMNS = (
     conversations.c.id,
@@ -92,7 +92,16 @@ TAKE_LEASE = Prepared(
         ),
     )
     .values(stream_lease=sa.bindparam("lease"), stream_lease_expires_at=sa.bindparam("until"))
-    .returning(*COLUMNS)
+    .returning(
+        *COLUMNS,
+        # What the history read beside the lease must end with (see `take_stream_lease`).
+        sa.select(messages.c.id)
+        .where(messages.c.conversation_id == conversations.c.id)
+        .order_by(messages.c.created_at.desc(), messages.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+        .label("newest_message_id"),
+    )
 )
 RENEW_LEASE = Prepared(
     sa.update(conversations)
@@ -107,8 +116,10 @@ RELEASE_LEASE = Prepared(
 
 async def take_stream_lease(
     db: Database, owner_id: str, conversation_id: str, lease: str, seconds: float
-) -> dict[str, Any] | None:
-    """Take the lease when it is free or expired: the conversation, or None (absent or busy)."""
+) -> tuple[dict[str, Any], str | None] | None:
+    """Take the lease when it is free or expired: the conversation and the id of its newest
+    message as of the lease (to check a history read done alongside), or None (absent or busy).
+    """
     stamp = now()
     rows = await db.run(
         TAKE_LEASE,
@@ -118,7 +129,10 @@ async def take_stream_lease(
         lease=lease,
         until=stamp + timedelta(seconds=seconds),
     )
-    return rows[0] if rows else None
+    if not rows:
+        return None
+    conversation = rows[0]
+    return conversation, conversation.pop("newest_message_id")
 
 
 async def renew_stream_lease(
