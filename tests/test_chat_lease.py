@@ -150,25 +150,37 @@ async def test_a_history_read_that_raced_the_previous_reply_is_read_again(
     client, auth, fake, monkeypatch
 ):
     """The history is read beside the lease. When a reply was stored between that read and the
-    lease (its stream ended just then), the lease says so and the history is read again."""
+    lease (its stream ended just then), the lease says so and the history is read again; when
+    none was, it is read once."""
+    real_recent = chat_module.messages.recent
+    reads: list[int] = []
+    missing_newest = False
+
+    async def recent(db, owner_id, conversation_id, *, limit):
+        nonlocal missing_newest
+        rows = await real_recent(db, owner_id, conversation_id, limit=limit)
+        reads.append(len(rows))
+        if missing_newest:  # this read ran before the newest reply landed
+            missing_newest = False
+            return rows[1:]
+        return rows
+
+    monkeypatch.setattr(chat_module.messages, "recent", recent)
     alice = auth("alice")
     conversation = await new_conversation(client, alice)
     fake.default = Script(reply="first answer")
     response, _ = await send(client, alice, {"conversation_id": conversation, "message": "q1"})
     assert response.status_code == 200
+    assert reads == [0]
 
-    real_recent = chat_module.messages.recent
-    reads = []
-
-    async def read_before_the_reply_landed(db, owner_id, conversation_id, *, limit):
-        rows = await real_recent(db, owner_id, conversation_id, limit=limit)
-        reads.append(len(rows))
-        return rows[1:] if len(reads) == 1 else rows  # the first read misses the newest reply
-
-    monkeypatch.setattr(chat_module.messages, "recent", read_before_the_reply_landed)
+    missing_newest = True
     fake.default = Script(reply="second answer")
     response, events = await send(client, alice, {"conversation_id": conversation, "message": "q2"})
     assert text_of(events) == "second answer"
-    assert reads == [2, 2]
+    assert reads == [0, 2, 2]
     sent = [(m["role"], m["content"]) for m in fake.last.body["messages"]]
     assert sent == [("user", "q1"), ("assistant", "first answer"), ("user", "q2")]
+
+    response, _ = await send(client, alice, {"conversation_id": conversation, "message": "q3"})
+    assert response.status_code == 200
+    assert reads == [0, 2, 2, 4]  # no race: one read

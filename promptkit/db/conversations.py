@@ -96,7 +96,8 @@ TAKE_LEASE = Prepared(
         *COLUMNS,
         # What the history read beside the lease must end with (see `take_stream_lease`).
         sa.select(messages.c.id)
-        .where(messages.c.conversation_id == conversations.c.id)
+        # By the bound id, not correlated: SQLite's RETURNING names columns unqualified.
+        .where(messages.c.conversation_id == sa.bindparam("conversation_id"))
         .order_by(messages.c.created_at.desc(), messages.c.id.desc())
         .limit(1)
         .scalar_subquery()
