@@ -24,12 +24,15 @@ from ..errors import ServiceUnavailable
 
 
 class _SQLiteConnection(sqlite3.Connection):
-    """Every SQLite connection enforces foreign keys: without it cascades silently do nothing."""
+    """Every SQLite connection enforces foreign keys: without it cascades silently do nothing.
+
+    (`databases` opens one per statement. WAL mode is kept in the database file, so
+    `Database.connect` sets it once: asking on every connection takes a lock each time.)
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.execute("PRAGMA foreign_keys = ON")
-        self.execute("PRAGMA journal_mode = WAL")
         self.execute("PRAGMA synchronous = NORMAL")
 
 
@@ -186,6 +189,9 @@ class Database:
 
     async def connect(self) -> None:
         await self._db.connect()
+        if self.dialect == "sqlite":
+            # Readers and the writer no longer block each other; kept in the file from now on.
+            await self._db.execute(sa.text("PRAGMA journal_mode = WAL"))
 
     async def disconnect(self) -> None:
         await self._db.disconnect()
