@@ -51,7 +51,8 @@ class Turn:
 
 
 async def start_turn(app: PromptkitApp, principal: Principal, ask: Ask) -> Turn:
-    """Take the conversation's lease, store the user message and pick the provider."""
+    """Take the conversation's lease and read its context, pick the provider, start its request
+    and store the user message."""
     db, owner = app.db, principal.user_id
     lease = new_id("lease")
     # The lease and both reads go out at once: the first token waits for one round trip, not
