@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from fake_openai import FakeOpenAI
 from joserfc.jwk import RSAKey
 from promptkit_clerk.local import mint_session_token
 
@@ -132,3 +133,18 @@ def start_server(database_url: str, tmp_path: Path) -> Iterator[Callable[..., An
     yield start
     for server in started:
         server.kill()
+
+
+@pytest.fixture
+async def fake(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
+    """The module's fake provider, a real HTTP server on a free port: `FakeOpenAI`, or the class
+    the test module names as `FAKE_SERVER` (the Files fake)."""
+    server = await getattr(request.module, "FAKE_SERVER", FakeOpenAI)().start()
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+def files_env(fake: Any) -> dict[str, str]:
+    """Settings that point the Files plugin at the fake Files API."""
+    return {"OPENAI_API_KEY": fake.api_key, "OPENAI_BASE_URL": fake.base_url}

@@ -20,13 +20,6 @@ from promptkit.app import PromptkitApp
 SECRET = "sk-test-do-not-leak"
 
 
-@pytest.fixture
-async def fake():
-    server = await FakeOpenAI().start()
-    yield server
-    await server.close()
-
-
 def upstream_env(fake: FakeOpenAI) -> dict[str, str]:
     return {"OPENAI_BASE_URL": fake.base_url, "OPENAI_API_KEY": SECRET}
 

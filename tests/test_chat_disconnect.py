@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 import aiohttp
 import pytest
 import sqlalchemy as sa
-from fake_openai import FakeOpenAI, Script
+from fake_openai import Script
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 from test_chat import history, new_conversation, send, text_of, upstream_env
@@ -29,11 +29,9 @@ TOKENS = [f" w{i}" for i in range(40)]
 
 
 @pytest.fixture
-async def fake():
-    server = await FakeOpenAI().start()
-    server.default = Script(tokens=TOKENS, delay=0.05)
-    yield server
-    await server.close()
+def fake(fake):
+    fake.default = Script(tokens=TOKENS, delay=0.05)
+    return fake
 
 
 @pytest.fixture

@@ -9,19 +9,12 @@ import json
 
 import pytest
 import sqlalchemy as sa
-from fake_openai import FakeOpenAI, Script
+from fake_openai import Script
 from test_chat import new_conversation, parse_events, send, text_of, upstream_env
 
 from promptkit import chat as chat_module
 from promptkit.db import conversations
 from promptkit.db.tables import conversations as table
-
-
-@pytest.fixture
-async def fake():
-    server = await FakeOpenAI().start()
-    yield server
-    await server.close()
 
 
 @pytest.fixture

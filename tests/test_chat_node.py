@@ -10,18 +10,11 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from fake_openai import FakeOpenAI, Script
+from fake_openai import Script
 from test_chat import upstream_env
 from test_chat_disconnect import serving
 
 NODE_DIR = Path(__file__).parent / "node"
-
-
-@pytest.fixture
-async def fake():
-    server = await FakeOpenAI().start()
-    yield server
-    await server.close()
 
 
 async def run_node(*args: str) -> dict:

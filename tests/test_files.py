@@ -33,16 +33,7 @@ FILE_KEYS = {
 }
 
 
-@pytest.fixture
-async def fake():
-    fake = await FakeOpenAIFiles().start()
-    yield fake
-    await fake.close()
-
-
-@pytest.fixture
-def files_env(fake):
-    return {"OPENAI_API_KEY": fake.api_key, "OPENAI_BASE_URL": fake.base_url}
+FAKE_SERVER = FakeOpenAIFiles  # the `fake` fixture (conftest) starts it
 
 
 @pytest.fixture

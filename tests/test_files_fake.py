@@ -9,12 +9,7 @@ import openai
 import pytest
 from fake_openai_files import FakeOpenAIFiles
 
-
-@pytest.fixture
-async def fake():
-    fake = await FakeOpenAIFiles().start()
-    yield fake
-    await fake.close()
+FAKE_SERVER = FakeOpenAIFiles  # the `fake` fixture (conftest) starts it
 
 
 @pytest.fixture

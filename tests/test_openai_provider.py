@@ -4,17 +4,10 @@ happen only before the first token, and the plugin passes when it is not configu
 from __future__ import annotations
 
 import pytest
-from fake_openai import FakeOpenAI, Script
+from fake_openai import Script
 from test_chat import SECRET, history, new_conversation, send, text_of, upstream_env
 
 from promptkit import ChatMessage, ChatRequest, StreamEnd
-
-
-@pytest.fixture
-async def fake():
-    server = await FakeOpenAI().start()
-    yield server
-    await server.close()
 
 
 @pytest.fixture
