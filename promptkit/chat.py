@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -183,6 +184,7 @@ class Pump:
     """Reads the provider's iterator in a task of its own and hands items over a queue."""
 
     def __init__(self, stream: AsyncIterator[str | StreamEnd]) -> None:
+        self.started = time.perf_counter()  # when the provider was called
         self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=256)
         self._task = asyncio.get_running_loop().create_task(self._run(stream))
 

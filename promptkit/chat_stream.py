@@ -69,8 +69,8 @@ def part(data: dict[str, Any]) -> bytes:
 
 
 async def _events(turn: Turn) -> AsyncGenerator[bytes, None]:
-    watch = metrics(turn.app).watch_stream(turn.chat.model)
     pump = turn.pump
+    watch = metrics(turn.app).watch_stream(turn.chat.model, pump.started)
     lease_keeper = _LeaseKeeper(turn)
     text: list[str] = []
     end: StreamEnd | None = None

@@ -85,8 +85,9 @@ class Metrics:
             return model
         return "other"
 
-    def watch_stream(self, model: str) -> StreamWatch:
-        return StreamWatch(self, self.model_label(model))
+    def watch_stream(self, model: str, started: float) -> StreamWatch:
+        """`started`: when the provider was called (`time.perf_counter()`)."""
+        return StreamWatch(self, self.model_label(model), started)
 
     def exposition(self) -> bytes:
         if MULTIPROCESS_DIR not in os.environ:
@@ -100,9 +101,9 @@ class Metrics:
 class StreamWatch:
     """The metrics of one chat reply, told each step by the streaming code."""
 
-    def __init__(self, metrics: Metrics, model: str) -> None:
+    def __init__(self, metrics: Metrics, model: str, started: float) -> None:
         self.metrics, self.model = metrics, model
-        self.started = time.perf_counter()
+        self.started = started
         self.first_token_seen = False
         self.open = True
         metrics.open_streams.inc()
