@@ -21,7 +21,6 @@ from .errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
-from .migrate import HEAD
 from .plugins import Plugins, build_plugin_manager
 from .routes import (
     IdConverter,
@@ -45,7 +44,6 @@ class PromptkitApp(Quart):
     settings: Settings
     db: Database
     plugins: Plugins
-    schema_heads: set[str]
 
     async def shutdown(self) -> None:
         # Streams that outlived the grace period are cut first, while the database is still
@@ -71,7 +69,6 @@ def create_app(settings: Settings | None = None, *, plugins: Iterable[object] = 
     app.url_map.converters["id"] = IdConverter
     app.db = Database(settings.database_url)
     app.plugins = Plugins(build_plugin_manager(settings.disabled_plugins, plugins), app)
-    app.schema_heads = {HEAD}
     QuartSchema(
         app,
         info={"title": "promptkit", "version": "0.1.0"},
