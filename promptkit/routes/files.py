@@ -99,8 +99,6 @@ async def upload_file(project_id: str) -> tuple[dict[str, Any], int]:
     limit = context.settings().max_upload_bytes
     if request.mimetype != "multipart/form-data":
         raise UnsupportedMediaType("send the file as multipart/form-data, in the field `file`")
-    if request.content_length is not None and request.content_length > limit + ENVELOPE_BYTES:
-        raise PayloadTooLarge(f"a file may have at most {limit} bytes")
     spool = _Spool()
     try:
         upload = await _receive(spool, limit)
