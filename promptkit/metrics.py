@@ -165,17 +165,13 @@ def init_app(app: Quart) -> None:
     app.extensions[EXTENSION] = Metrics()
     app.register_blueprint(blueprint)
 
-    @app.before_request
-    async def start_timer() -> None:
-        g.metrics_started = time.perf_counter()
-
     @app.after_request
     async def count_request(response: Response) -> Response:
         # The template, not the path: one series per route, whatever the ids.
         route = request.url_rule.rule if request.url_rule is not None else "unmatched"
         found = metrics()
         found.requests.labels(request.method, route, str(response.status_code)).inc()
-        started = g.get("metrics_started")
+        started = g.get("request_started")  # set by `observability`, which registers first
         if started is not None:
             found.latency.labels(request.method, route).observe(time.perf_counter() - started)
         return response

@@ -103,6 +103,8 @@ async def test_metrics_after_chats_show_what_happened(
     assert value(after, "promptkit_chat_tokens_total", direction="in", model="scripted-1") == 14
     assert value(after, "promptkit_chat_tokens_total", direction="out", model="scripted-1") == 6
     assert value(after, "promptkit_chat_upstream_errors_total", model="scripted") == 0
+    latency = "promptkit_http_request_duration_seconds_count"
+    assert value(after, latency, method="POST", route="/chat") == 2
     chats = value(
         after, "promptkit_http_requests_total", method="POST", route="/chat", status="200"
     )
