@@ -39,6 +39,7 @@ class Script:
     drop_after: int | None = None  # cut the connection after this many content chunks
     finish_reason: str = "stop"
     usage: dict[str, int] | None = None  # default: counted from the request and the reply
+    raw: list[bytes] | None = None  # send these bytes as they are, one write each, instead
 
     def chunks(self) -> list[str]:
         if self.tokens is not None:
@@ -98,6 +99,12 @@ class FakeOpenAI:
 
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
+        if script.raw is not None:
+            for piece in script.raw:
+                await response.write(piece)
+                await asyncio.sleep(0.002)  # a read of its own on the other side
+            await response.write_eof()
+            return response
         stream = _Chunks(body.get("model", "fake-model"))
         tokens = script.chunks()
         try:

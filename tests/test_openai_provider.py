@@ -103,6 +103,38 @@ async def test_a_length_finish_is_passed_on(client, auth, fake):
     assert events[-2] == {"type": "finish", "finishReason": "length"}
 
 
+async def test_events_are_read_however_the_bytes_are_framed(client, auth, fake):
+    """CRLF line ends, a comment, `data:` without its space, one event's data on two lines,
+    and reads that end mid-line, mid-event and inside a two-byte character."""
+    alice = auth("alice")
+    conversation = await new_conversation(client, alice)
+    fake.default = Script(
+        raw=[
+            b": ping\r\n\r\n",
+            b'data: {"choices":[{"delta":{"content":"Gr\xc3',
+            b'\xbc\xc3\x9fe"}}]}\r\n\r',
+            b'\ndata:{"choices":[{"delta":{"content":", "}}]}\n\n',
+            b'data: {"choices":[{"delta":\ndata: {"content":"Welt"}}]}\n',
+            b'\ndata: {"choices":[{"delta":{},"finish_reason":"stop"}]}\n\nda',
+            b"ta: [DONE]\n\n",
+        ]
+    )
+    _, events = await send(client, alice, {"conversation_id": conversation, "message": "hi"})
+    assert text_of(events) == "Grüße, Welt"
+    assert events[-2] == {"type": "finish", "finishReason": "stop"}
+
+
+async def test_an_event_the_stream_breaks_off_in_is_not_used(client, auth, fake):
+    alice = auth("alice")
+    conversation = await new_conversation(client, alice)
+    fake.default = Script(
+        raw=[b'data: {"choices":[{"delta":{"content":"kept"}}]}\n\n', b'data: {"choices":[{']
+    )
+    _, events = await send(client, alice, {"conversation_id": conversation, "message": "hi"})
+    assert text_of(events) == "kept"
+    assert error_of(events) == "the model provider's stream ended early"
+
+
 async def test_a_stalled_upstream_times_out_into_an_error_part(make_app, auth, fake):
     env = {**upstream_env(fake), "PROMPTKIT_OPENAI_TIMEOUT": "0.3"}
     app = make_app(environ=env)
