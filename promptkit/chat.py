@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .db import conversations, messages, new_id, prompts
+from .db import conversations, messages, new_id
 from .errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from .hooktypes import ChatMessage, ChatRequest, Principal, StreamEnd
 
@@ -56,25 +56,25 @@ async def start_turn(app: PromptkitApp, principal: Principal, ask: Ask) -> Turn:
     and store the user message."""
     db, owner = app.db, principal.user_id
     lease = new_id("lease")
-    # The lease and both reads go out at once: the first token waits for one round trip, not
-    # two. The reads are scoped to the owner, so a refused lease has shown nothing.
-    results = await asyncio.gather(
+    # The lease (which also reads the active prompt) and the history read go out at once: the
+    # first token waits for one round trip, not two. The history read is scoped to the owner,
+    # so a refused lease has shown nothing.
+    taken, newest_first = await asyncio.gather(
         conversations.take_stream_lease(db, owner, ask.conversation_id, lease, LEASE_SECONDS),
         messages.recent(db, owner, ask.conversation_id, limit=HISTORY_LIMIT),
-        prompts.active_content(db, owner, ask.conversation_id),
-        return_exceptions=True,  # all three settle: no failure is left unretrieved
+        return_exceptions=True,  # both settle: no failure is left unretrieved
     )
-    for result in results:
-        if isinstance(result, BaseException):
-            if isinstance(results[0], tuple):  # the lease was taken: give it back
-                await conversations.release_stream_lease(db, ask.conversation_id, lease)
-            raise result
-    taken, newest_first, system = results
+    if isinstance(newest_first, BaseException):
+        if isinstance(taken, conversations.TakenLease):  # give the lease back
+            await conversations.release_stream_lease(db, ask.conversation_id, lease)
+        raise newest_first
+    if isinstance(taken, BaseException):
+        raise taken
     if taken is None:
         if await conversations.get(db, owner, ask.conversation_id) is None:
             raise NotFound("conversation not found")
         raise Conflict("a reply is still streaming in this conversation")
-    conversation, newest_id = taken
+    conversation, newest_id, system = taken
     try:
         if newest_id != (newest_first[0]["id"] if newest_first else None):
             # A reply was stored between the read and the lease (its stream ended just then):

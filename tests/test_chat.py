@@ -143,6 +143,23 @@ async def test_model_from_the_request(client, auth, fake):
     assert events[-3]["messageMetadata"]["model"] == "llama-3-8b"
 
 
+async def test_each_conversation_gets_its_own_projects_active_prompt(client, auth, fake):
+    alice, bob = auth("alice"), auth("bob")
+    await new_conversation(client, bob, prompt="bob's prompt")  # another user's active prompt
+    terse = await new_conversation(client, alice, prompt="You are terse.")
+    verbose = await new_conversation(client, alice, prompt="You are verbose.")
+    plain = await new_conversation(client, alice)  # its project has no prompt at all
+    sent = {}
+    for name, conversation in (("verbose", verbose), ("plain", plain), ("terse", terse)):
+        await send(client, alice, {"conversation_id": conversation, "message": "hi"})
+        sent[name] = [m for m in fake.last.body["messages"] if m["role"] == "system"]
+    assert sent == {
+        "verbose": [{"role": "system", "content": "You are verbose."}],
+        "plain": [],
+        "terse": [{"role": "system", "content": "You are terse."}],
+    }
+
+
 async def test_history_is_trimmed_oldest_first_keeping_system_and_new_message(make_app, auth, fake):
     app = make_app(environ=upstream_env(fake), context_budget_chars=60)
     async with app.test_app():

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
 from .engine import Database, Prepared, new_id, now
 from .pagination import fetch_page
-from .tables import conversations, messages
+from .tables import conversations, messages, prompts
 
 COLUMNS = (
     conversations.c.id,
@@ -81,6 +81,12 @@ _ours = sa.and_(
     conversations.c.id == sa.bindparam("conversation_id"),
     conversations.c.stream_lease == sa.bindparam("lease"),
 )
+_asked = conversations.alias("asked")
+_project_of_asked = (
+    sa.select(_asked.c.project_id)
+    .where(_asked.c.id == sa.bindparam("conversation_id"))
+    .scalar_subquery()
+)
 TAKE_LEASE = Prepared(
     sa.update(conversations)
     .where(
@@ -102,6 +108,16 @@ TAKE_LEASE = Prepared(
         .limit(1)
         .scalar_subquery()
         .label("newest_message_id"),
+        # The project's active prompt, by the bound id too (through an alias, which SQLAlchemy
+        # does not correlate with the table being updated).
+        sa.select(prompts.c.content)
+        .where(
+            prompts.c.project_id == _project_of_asked,
+            prompts.c.owner_id == sa.bindparam("owner_id"),
+            prompts.c.is_active,
+        )
+        .scalar_subquery()
+        .label("system_prompt"),
     )
 )
 RENEW_LEASE = Prepared(
@@ -115,12 +131,17 @@ RELEASE_LEASE = Prepared(
 )
 
 
+class TakenLease(NamedTuple):
+    conversation: dict[str, Any]
+    newest_message_id: str | None  # to check a history read done alongside the lease
+    system_prompt: str | None  # the content of the project's active prompt, if there is one
+
+
 async def take_stream_lease(
     db: Database, owner_id: str, conversation_id: str, lease: str, seconds: float
-) -> tuple[dict[str, Any], str | None] | None:
-    """Take the lease when it is free or expired: the conversation and the id of its newest
-    message as of the lease (to check a history read done alongside), or None (absent or busy).
-    """
+) -> TakenLease | None:
+    """Take the lease when it is free or expired, and read what the reply needs besides the
+    history; None when the conversation is absent (or another user's) or busy."""
     stamp = now()
     rows = await db.run(
         TAKE_LEASE,
@@ -133,7 +154,8 @@ async def take_stream_lease(
     if not rows:
         return None
     conversation = rows[0]
-    return conversation, conversation.pop("newest_message_id")
+    newest, system = conversation.pop("newest_message_id"), conversation.pop("system_prompt")
+    return TakenLease(conversation, newest, system)
 
 
 async def renew_stream_lease(

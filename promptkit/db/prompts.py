@@ -7,9 +7,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from . import projects
-from .engine import Database, Prepared, new_id, now
+from .engine import Database, new_id, now
 from .pagination import fetch_page
-from .tables import conversations, prompts
+from .tables import prompts
 
 COLUMNS = (
     prompts.c.id,
@@ -66,26 +66,6 @@ async def list_page(
 
 async def get(db: Database, owner_id: str, prompt_id: str) -> dict[str, Any] | None:
     return await db.fetch_one(sa.select(*COLUMNS).where(_mine(owner_id, prompt_id)))
-
-
-# Prepared: it runs for every chat reply, by conversation (the chat reads it beside the lease,
-# before it knows the conversation's project).
-ACTIVE_FOR_CONVERSATION = Prepared(
-    sa.select(prompts.c.content)
-    .join(conversations, conversations.c.project_id == prompts.c.project_id)
-    .where(
-        conversations.c.id == sa.bindparam("conversation_id"),
-        conversations.c.owner_id == sa.bindparam("owner_id"),
-        prompts.c.owner_id == sa.bindparam("owner_id"),
-        prompts.c.is_active,
-    )
-)
-
-
-async def active_content(db: Database, owner_id: str, conversation_id: str) -> str | None:
-    """The text of the active prompt of the conversation's project, if there is one."""
-    rows = await db.run(ACTIVE_FOR_CONVERSATION, owner_id=owner_id, conversation_id=conversation_id)
-    return rows[0]["content"] if rows else None
 
 
 async def update(
