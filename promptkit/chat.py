@@ -42,20 +42,19 @@ class Turn:
     app: PromptkitApp
     principal: Principal
     conversation: dict[str, Any]
-    lease: str
     lease_seconds: float
     chat: ChatRequest
     pump: Pump  # the provider's stream, already started
     user_message: dict[str, Any]
     replaces: list[str]  # assistant replies that the new one replaces (regenerate)
-    assistant_id: str
+    assistant_id: str  # also the name of the conversation's lease (see `conversations`)
 
 
 async def start_turn(app: PromptkitApp, principal: Principal, ask: Ask) -> Turn:
     """Take the conversation's lease and read its context, pick the provider, start its request
     and store the user message."""
     db, owner = app.db, principal.user_id
-    lease = new_id("lease")
+    lease = new_id("msg")  # the reply's id: storing the reply ends the lease
     # The lease (which also reads the active prompt) and the history read go out at once: the
     # first token waits for one round trip, not two. The history read is scoped to the owner,
     # so a refused lease has shown nothing.
@@ -141,13 +140,12 @@ async def _prepare(
         app=app,
         principal=principal,
         conversation=conversation,
-        lease=lease,
         lease_seconds=LEASE_SECONDS,
         chat=chat,
         pump=pump,
         user_message=user_message,
         replaces=replaces,
-        assistant_id=new_id("msg"),
+        assistant_id=lease,
     )
 
 

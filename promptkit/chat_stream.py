@@ -149,7 +149,7 @@ async def _finish(
     end: StreamEnd | None,
 ) -> dict[str, Any] | None:
     """Wait for the provider to close, store the reply (unless `status` is None or nothing was
-    produced by a stream cut short), free the conversation, then tell the observers."""
+    produced by a stream cut short), which frees the conversation, then tell the observers."""
     db, owner = turn.app.db, turn.principal.user_id
     await pump.closed()
     await lease_keeper.stop()
@@ -171,10 +171,12 @@ async def _finish(
                 saved = await store  # one statement is atomic: no BEGIN and COMMIT round trips
             else:
                 async with db.transaction():  # the reply and the ones it replaces, together
-                    saved = await store
+                    stored = await store
                     await messages.delete_many(db, owner, turn.replaces)
+                saved = stored
     finally:
-        await conversations.release_stream_lease(db, turn.conversation["id"], turn.lease)
+        if saved is None:  # a stored reply has ended the lease, which is named after it
+            await conversations.release_stream_lease(db, turn.conversation["id"], turn.assistant_id)
     if saved is not None:
         await turn.app.plugins.message_saved(saved, turn.conversation, turn.principal)
     return saved
@@ -216,7 +218,7 @@ class _LeaseKeeper:
                 pass
             try:
                 if not await conversations.renew_stream_lease(
-                    turn.app.db, turn.conversation["id"], turn.lease, turn.lease_seconds
+                    turn.app.db, turn.conversation["id"], turn.assistant_id, turn.lease_seconds
                 ):
                     log.warning("a stream lost its conversation lease")
             except Exception:

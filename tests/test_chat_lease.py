@@ -177,3 +177,34 @@ async def test_a_history_read_that_raced_the_previous_reply_is_read_again(
     response, _ = await send(client, alice, {"conversation_id": conversation, "message": "q3"})
     assert response.status_code == 200
     assert reads == [0, 2, 2, 4]  # no race: one read
+
+
+async def test_a_stored_reply_ends_its_lease_without_a_release(client, auth, fake, monkeypatch):
+    """The lease is named after the reply it streams: storing the reply frees the conversation.
+    Only a stream that stores nothing releases its lease with a statement of its own."""
+    real_release = conversations.release_stream_lease
+    releases: list[str] = []
+
+    async def release(db, conversation_id, lease):
+        releases.append(lease)
+        await real_release(db, conversation_id, lease)
+
+    monkeypatch.setattr(conversations, "release_stream_lease", release)
+    alice = auth("alice")
+    conversation = await new_conversation(client, alice)
+    response, _ = await send(client, alice, {"conversation_id": conversation, "message": "q1"})
+    assert response.status_code == 200
+    assert releases == []
+
+    fake.default = Script(status=400)  # refused before any token: nothing to store
+    _, events = await send(client, alice, {"conversation_id": conversation, "message": "q2"})
+    assert events[-2]["type"] == "error"
+    assert len(releases) == 1
+
+    fake.default = Script(reply="fine")
+    for question in ("q3", "q4"):  # free after the stored reply and after the release alike
+        _, events = await send(
+            client, alice, {"conversation_id": conversation, "message": question}
+        )
+        assert text_of(events) == "fine"
+    assert len(releases) == 1

@@ -74,6 +74,9 @@ async def delete(db: Database, owner_id: str, conversation_id: str) -> bool:
 # The stream lease: one reply streams per conversation at a time, across every worker and
 # machine. Taking it is one conditional UPDATE, so two racing requests cannot both win; a
 # holder renews it while streaming, and the lease of a crashed process simply expires.
+# A lease is named after the reply it streams, and a lease whose reply is stored is free:
+# storing the reply ends it without one more statement. A stream that stores nothing
+# releases its lease.
 
 
 # Prepared: they run for every reply.
@@ -95,6 +98,7 @@ TAKE_LEASE = Prepared(
         sa.or_(
             conversations.c.stream_lease.is_(None),
             conversations.c.stream_lease_expires_at < sa.bindparam("now"),
+            sa.exists().where(messages.c.id == conversations.c.stream_lease),  # its reply is in
         ),
     )
     .values(stream_lease=sa.bindparam("lease"), stream_lease_expires_at=sa.bindparam("until"))
