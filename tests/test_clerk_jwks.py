@@ -25,8 +25,9 @@ class FakeJwks:
 
     def __init__(self) -> None:
         self.keys: list[RSAKey] = []
-        self.mode = "ok"  # ok | down | slow | garbage | no-rsa
+        self.mode = "ok"  # ok | down | slow | garbage | no-rsa | redirect
         self.requests = 0
+        self.followed = 0  # requests that followed the redirect
         self.authorizations: list[str | None] = []
         self._runner: web.AppRunner | None = None
         self._release = asyncio.Event()
@@ -38,6 +39,7 @@ class FakeJwks:
     async def start(self) -> FakeJwks:
         app = web.Application()
         app.router.add_get("/v1/jwks", self._jwks)
+        app.router.add_get("/v1/moved", self._moved)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -58,6 +60,8 @@ class FakeJwks:
             return web.Response(status=503, text="upstream unavailable")
         if self.mode == "slow":
             await self._release.wait()  # longer than any client timeout; set on close
+        if self.mode == "redirect":
+            raise web.HTTPFound("/v1/moved")
         if self.mode == "garbage":
             return web.Response(text="<html>not json</html>", content_type="text/html")
         if self.mode == "no-rsa":
@@ -72,6 +76,11 @@ class FakeJwks:
                     ]
                 }
             )
+        jwks = [{**key.as_dict(private=False), "use": "sig", "alg": "RS256"} for key in self.keys]
+        return web.json_response({"keys": jwks})
+
+    async def _moved(self, request: web.Request) -> web.Response:
+        self.followed += 1
         jwks = [{**key.as_dict(private=False), "use": "sig", "alg": "RS256"} for key in self.keys]
         return web.json_response({"keys": jwks})
 
@@ -220,3 +229,15 @@ async def test_the_algorithm_is_refused_before_any_key_is_fetched(header, make_a
     assert code == 401
     assert "algorithm" in body["error"]["message"]
     assert jwks.requests == 0
+
+
+async def test_a_redirect_is_not_followed_with_the_secret_key(make_app, jwks):
+    key = new_key()
+    jwks.publish(key)
+    jwks.mode = "redirect"
+    app = jwks_app(make_app, jwks, CLERK_SECRET_KEY=SECRET_KEY)
+    async with app.test_app():
+        code, _ = await status(app, token_for(key))
+    assert code == 503
+    assert jwks.requests == 1
+    assert jwks.followed == 0

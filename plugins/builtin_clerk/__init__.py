@@ -10,8 +10,8 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
+import aiohttp
 import click
-import httpx
 from quart import Quart, Request
 
 from promptkit import Principal, ServiceUnavailable, hookimpl
@@ -34,11 +34,11 @@ SESSION_COOKIE = "__session"
 @dataclass
 class ClerkState:
     verifier: Verifier
-    http: httpx.AsyncClient | None = None
+    http: aiohttp.ClientSession | None = None
 
     async def close(self) -> None:
         if self.http is not None:
-            await self.http.aclose()
+            await self.http.close()
 
 
 @hookimpl
@@ -50,7 +50,11 @@ async def startup(app: Quart) -> None:
     if config.jwt_key:
         keys = StaticKey(parse_public_pem(config.jwt_key))
     elif config.jwks_url:
-        http = httpx.AsyncClient(timeout=config.jwks_timeout_seconds)
+        # aiohttp: the HTTP client the OpenAI provider already loads (openai[aiohttp]).
+        http = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=config.jwks_timeout_seconds),
+            trust_env=True,  # HTTPS_PROXY and friends, as the other clients honour them
+        )
         keys = JwksKeys(
             config.jwks_url,
             http,

@@ -11,7 +11,7 @@ import logging
 import time
 from typing import Protocol
 
-import httpx
+import aiohttp
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, RSAKey
 
@@ -73,7 +73,7 @@ class JwksKeys:
     def __init__(
         self,
         url: str,
-        client: httpx.AsyncClient,
+        client: aiohttp.ClientSession,
         *,
         min_interval: float,
         max_age: float,
@@ -114,10 +114,21 @@ class JwksKeys:
 
     async def _fetch(self) -> dict[str | None, RSAKey] | None:
         try:
-            response = await self.client.get(self.url, headers=self._headers)
-            response.raise_for_status()
-            key_set = KeySet.import_key_set(response.json())
-        except (httpx.HTTPError, ValueError, TypeError, KeyError, JoseError) as error:
+            # No redirects: the secret key must not follow one elsewhere.
+            async with self.client.get(
+                self.url, headers=self._headers, allow_redirects=False
+            ) as response:
+                response.raise_for_status()
+                document = await response.json(content_type=None)
+            key_set = KeySet.import_key_set(document)
+        except (
+            aiohttp.ClientError,
+            TimeoutError,
+            ValueError,
+            TypeError,
+            KeyError,
+            JoseError,
+        ) as error:
             # The URL and the error kind only: the secret key is in the request headers.
             log.warning("could not fetch Clerk JWKS from %s: %s", self.url, type(error).__name__)
             return None
