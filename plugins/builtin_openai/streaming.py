@@ -21,7 +21,6 @@ import orjson
 from promptkit import ChatRequest, ProviderError, StreamEnd
 
 if TYPE_CHECKING:
-    import httpx2
     import openai
 
 log = logging.getLogger(__name__)
@@ -48,12 +47,19 @@ async def stream_chat(
             content=orjson.dumps(body),
             stream=True,  # the SDK hands the response over unread; we must close it
         )
-        async for payload in _events(response):
-            if payload.startswith(b"[DONE]"):
-                break
-            delta = reply.take(orjson.loads(payload))
-            if delta:
-                yield delta
+        data_lines: list[str] = []
+        async for line in response.aiter_lines():
+            if line.startswith("data:"):
+                data_lines.append(line[6:] if line.startswith("data: ") else line[5:])
+            elif not line and data_lines:  # a blank line ends an event
+                payload = "\n".join(data_lines)
+                data_lines.clear()
+                if payload.startswith("[DONE]"):
+                    break
+                delta = reply.take(orjson.loads(payload))
+                if delta:
+                    yield delta
+            # anything else is a comment (": ping") or a field chat completions do not use
     except ProviderError:
         raise
     except openai.APIStatusError as error:
@@ -78,29 +84,6 @@ async def stream_chat(
     if not reply.done:
         raise ProviderError("the model provider's stream ended early")
     yield reply.end()
-
-
-async def _events(response: httpx2.Response) -> AsyncIterator[bytes]:
-    """The `data` of each server-sent event, as bytes (orjson parses them without a decode).
-
-    Lines end with `\n` or `\r\n`, as OpenAI and the servers that copy its API send them; a
-    blank line ends an event; lines other than `data:` are comments (`: ping`) or fields that
-    chat completions do not use. An event the stream breaks off in is dropped, as the SSE
-    spec says. Splitting the decoded bytes here spares every chunk two more generator layers
-    and a text decode (`aiter_lines`).
-    """
-    pending = b""
-    data_lines: list[bytes] = []
-    async for chunk in response.aiter_bytes():  # decoded, should the server compress
-        *lines, pending = (pending + chunk).split(b"\n")
-        for line in lines:
-            if line.endswith(b"\r"):
-                line = line[:-1]
-            if line.startswith(b"data:"):
-                data_lines.append(line[6:] if line.startswith(b"data: ") else line[5:])
-            elif not line and data_lines:
-                yield b"\n".join(data_lines)
-                data_lines.clear()
 
 
 def _refused(error: BaseException) -> bool:
