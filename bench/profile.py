@@ -51,6 +51,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--route", choices=["chat", "projects"], default="chat")
+    parser.add_argument(
+        "--blocking",
+        action="store_true",
+        help="pause the server for each sample: whole stacks, but the server runs slower",
+    )
     args = parser.parse_args()
     run.RESULTS.mkdir(exist_ok=True)
     tools = run.ensure_env("tools")
@@ -79,7 +84,7 @@ def main() -> None:
         spy = subprocess.Popen(
             [str(tools / "py-spy"), "record", "--format", "raw", "--output", str(raw),
              "--duration", str(int(args.seconds)), "--pid", str(target.pid), "--rate", "250",
-             "--nonblocking", "--gil"],
+             *([] if args.blocking else ["--nonblocking"]), "--gil"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         time.sleep(0.5)

@@ -198,7 +198,10 @@ def start_promptkit(
     workdir: Path,
     pool: int,
     extra_env: dict[str, str] | None = None,
+    wrapper: tuple[str, ...] = (),
+    start_timeout: float = 90,
 ) -> Target | None:
+    """`wrapper`: a command that runs the server (valgrind, for `instructions.py`)."""
     promptkit = REPO / ".venv" / "bin" / "promptkit"
     env = {
         **(extra_env or {}),
@@ -226,13 +229,13 @@ def start_promptkit(
     port = free_port()
     server = Server(
         name,
-        [str(promptkit), "serve", "--port", str(port)],
+        [*wrapper, str(promptkit), "serve", "--port", str(port)],
         SERVER_CORE,
         env=env,
         cwd=workdir,
     ).start()
     base = f"http://127.0.0.1:{port}"
-    server.wait_until(f"{base}/health")
+    server.wait_until(f"{base}/health", timeout=start_timeout)
     status, project = http("POST", f"{base}/projects", {"name": "bench"}, headers)
     if status != 201:
         server.stop()
