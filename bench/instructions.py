@@ -3,6 +3,7 @@ shared machine does not move.
 
     python3 bench/instructions.py                             # this checkout
     python3 bench/instructions.py --variant before=/tmp/old   # and another copy, side by side
+    python3 bench/instructions.py --database sqlite           # on the embedded default
 
 CPU time per reply drifts by 10-20 % between runs here (other work shares the cores), which
 hides a step worth 3 %. The count of instructions the server executes for the same requests
@@ -10,11 +11,13 @@ does not drift: callgrind counts them, whatever else the machine is doing. It co
 instructions only (no time in the kernel, no cache misses), so it ranks changes to promptkit's
 own code; `run.py` stays the measure of time.
 
-Each target is `promptkit serve` on PostgreSQL under callgrind, with instrumentation off while
-it starts and warms up. For each cell the counters are zeroed, exactly `--replies` chats run,
-and the counts are dumped: instructions per reply = the total / the replies. The cells: 0 ms
-between tokens at c=32 (the deltas arrive in bursts) and 20 ms at c=4 (each delta alone; the
-server runs about 50 times slower under callgrind, so more streams would queue).
+Each target is `promptkit serve` (PostgreSQL unless `--database sqlite`) under callgrind, with
+instrumentation off while it starts and warms up. For each cell the counters are zeroed, a
+fixed number of chats run, and the counts are dumped: instructions per reply = the total / the
+chats. The cells: 0 ms between tokens at c=32 (the deltas arrive in bursts) and 20 ms at c=4
+(each delta alone; the server runs about 50 times slower under callgrind, so more streams would
+queue). Needs valgrind.
+
 A `--variant LABEL=PYTHONPATH` runs another copy of the code, as in `run.py`.
 """
 
@@ -60,9 +63,14 @@ def instructions(dump: Path) -> int:
     raise RuntimeError(f"no totals in {dump}")
 
 
-def measure(label: str, pythonpath: str | None, upstream_url: str, workdir: Path) -> dict:
-    assert run.recreate_postgres_database("promptkit_instructions")
-    database_url = run.POSTGRES_BENCH.replace("promptkit_bench", "promptkit_instructions")
+def measure(
+    label: str, pythonpath: str | None, database: str, upstream_url: str, workdir: Path
+) -> dict[str, float]:
+    if database == "sqlite":
+        database_url = f"sqlite:///{workdir / f'{label}.sqlite3'}"
+    else:
+        assert run.recreate_postgres_database("promptkit_instructions")
+        database_url = run.POSTGRES_BENCH.replace("promptkit_bench", "promptkit_instructions")
     out = workdir / f"callgrind-{label}"
     wrapper = (
         "valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
@@ -73,7 +81,7 @@ def measure(label: str, pythonpath: str | None, upstream_url: str, workdir: Path
         f"instructions-{label}", database_url, upstream_url, workdir, 128, env, wrapper, 600
     )
     assert target is not None and target.server is not None
-    results = {}
+    results: dict[str, float] = {}
     try:
         chats(target, 4, 16)  # warm: imports, pools, caches
         for delay, concurrency, replies in CELLS:
@@ -97,6 +105,7 @@ def measure(label: str, pythonpath: str | None, upstream_url: str, workdir: Path
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--variant", action="append", default=[], metavar="LABEL=PYTHONPATH")
+    parser.add_argument("--database", choices=["postgres", "sqlite"], default="postgres")
     args = parser.parse_args()
     run.RESULTS.mkdir(exist_ok=True)
     tools = run.ensure_env("tools")
@@ -109,7 +118,10 @@ def main() -> None:
         upstream.wait_until(f"http://127.0.0.1:{port}/health")
         targets: list[tuple[str, str | None]] = [("main", None)]
         targets += [(v.partition("=")[0], v.partition("=")[2]) for v in args.variant]
-        table = {label: measure(label, path, upstream_url, workdir) for label, path in targets}
+        table = {
+            label: measure(label, path, args.database, upstream_url, workdir)
+            for label, path in targets
+        }
     finally:
         upstream.stop()
     cells = list(next(iter(table.values())))

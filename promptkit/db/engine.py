@@ -8,10 +8,12 @@ import secrets
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
+import aiosqlite
 import databases
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
@@ -26,8 +28,9 @@ from ..errors import ServiceUnavailable
 class _SQLiteConnection(sqlite3.Connection):
     """Every SQLite connection enforces foreign keys: without it cascades silently do nothing.
 
-    (`databases` opens one per statement. WAL mode is kept in the database file, so
-    `Database.connect` sets it once: asking on every connection takes a lock each time.)
+    (`databases` opens one per statement outside a transaction. WAL mode is kept in the
+    database file, so `Database.connect` sets it once: asking on every connection takes a lock
+    each time.)
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -169,6 +172,10 @@ class _Compiled:
         }
 
 
+# Set inside `Database.transaction()`: statements must then use the transaction's connection.
+_in_transaction: ContextVar[bool] = ContextVar("promptkit_in_transaction", default=False)
+
+
 class Database:
     """A pool of connections and the few calls the query modules need."""
 
@@ -182,6 +189,10 @@ class Database:
             options = {"min_size": 1, "max_size": 20, "command_timeout": 30, "timeout": 10}
             options["reset"] = _keep_session
         self._db = databases.Database(self.url, **options)
+        # SQLite: `databases` opens a connection (and a thread) for every statement outside a
+        # transaction. `Prepared` statements, the ones every chat reply runs, share this one
+        # instead, kept open from `connect` to `disconnect`.
+        self._kept: aiosqlite.Connection | None = None
         # What `Prepared` statements compile for: the placeholders each driver takes.
         self._dialect: Dialect = sqlite_dialect()
         if self.dialect == "postgresql":
@@ -192,8 +203,17 @@ class Database:
         if self.dialect == "sqlite":
             # Readers and the writer no longer block each other; kept in the file from now on.
             await self._db.execute(sa.text("PRAGMA journal_mode = WAL"))
+            self._kept = await aiosqlite.connect(
+                databases.DatabaseURL(self.url).database,
+                isolation_level=None,  # autocommit, as `databases` runs lone statements
+                factory=_SQLiteConnection,
+                timeout=30,
+            )
 
     async def disconnect(self) -> None:
+        if self._kept is not None:
+            await self._kept.close()
+            self._kept = None
         await self._db.disconnect()
 
     @asynccontextmanager
@@ -201,7 +221,11 @@ class Database:
         """All statements of this task inside the block commit together or not at all."""
         with _unavailable_when_unreachable():
             async with self._db.transaction():
-                yield
+                inside = _in_transaction.set(True)
+                try:
+                    yield
+                finally:
+                    _in_transaction.reset(inside)
 
     async def fetch_one(self, query: ClauseElement) -> dict[str, Any] | None:
         with _unavailable_when_unreachable():
@@ -222,14 +246,17 @@ class Database:
         compiled = prepared.compiled(self._dialect)
         args = compiled.args(values)
         with _unavailable_when_unreachable():
-            # Inside `transaction()` this is the transaction's connection.
-            async with self._db.connection() as connection:
-                driver = connection.raw_connection
-                if self.dialect == "postgresql":
-                    records = await driver.fetch(compiled.sql, *args)
-                else:
-                    async with driver.execute(compiled.sql, args) as cursor:
-                        records = await cursor.fetchall()
+            if self._kept is not None and not _in_transaction.get():
+                records = await self._kept.execute_fetchall(compiled.sql, args)
+            else:
+                # Inside `transaction()` this is the transaction's connection.
+                async with self._db.connection() as connection:
+                    driver = connection.raw_connection
+                    if self.dialect == "postgresql":
+                        records = await driver.fetch(compiled.sql, *args)
+                    else:
+                        async with driver.execute(compiled.sql, args) as cursor:
+                            records = await cursor.fetchall()
         return [compiled.row(record) for record in records]
 
     async def ping(self) -> None:

@@ -1,0 +1,67 @@
+"""The database layer: prepared statements inside and outside a transaction, on both backends."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import sqlalchemy as sa
+
+from promptkit.db.engine import Database, Prepared, now
+from promptkit.db.tables import projects
+
+INSERT = Prepared(sa.insert(projects))
+
+
+def project(project_id: str) -> dict[str, object]:
+    stamp = now()
+    return {
+        "id": project_id,
+        "owner_id": "user_a",
+        "name": "p",
+        "created_at": stamp,
+        "updated_at": stamp,
+    }
+
+
+@pytest.fixture
+async def db(clean_database: str):
+    database = Database(clean_database)
+    await database.connect()
+    try:
+        yield database
+    finally:
+        await database.disconnect()
+
+
+async def stored(db: Database) -> set[str]:
+    return {row["id"] for row in await db.fetch_all(sa.select(projects.c.id))}
+
+
+async def test_a_prepared_statement_commits_or_rolls_back_with_its_transaction(db):
+    with pytest.raises(RuntimeError):
+        async with db.transaction():
+            await db.run(INSERT, **project("prj_rolled_back"))
+            raise RuntimeError("undo")
+    async with db.transaction():
+        await db.run(INSERT, **project("prj_committed"))
+    await db.run(INSERT, **project("prj_alone"))
+    assert await stored(db) == {"prj_committed", "prj_alone"}
+
+
+async def test_statements_outside_a_transaction_run_beside_one(db):
+    """Lone statements from many tasks, while another task holds a transaction open."""
+    inside = asyncio.Event()
+
+    async def transaction() -> None:
+        async with db.transaction():
+            await db.run(INSERT, **project("prj_in_transaction"))
+            inside.set()
+            await asyncio.sleep(0.05)
+
+    async def alone(index: int) -> None:
+        await inside.wait()
+        await db.run(INSERT, **project(f"prj_{index}"))
+
+    await asyncio.gather(transaction(), *(alone(index) for index in range(20)))
+    assert await stored(db) == {"prj_in_transaction"} | {f"prj_{index}" for index in range(20)}
