@@ -1,8 +1,8 @@
 """The reply as the Vercel AI SDK UI message stream v1, and storing it whatever happens.
 
-Per delta the hot path is one queue hop and one JSON encode: no database round trip. The
-provider is read by a task of its own (`chat.Pump`, started by `start_turn`), so the response
-can wait for the next delta with a timeout (for the `: ping` heartbeat) without ever
+Per delta the hot path is one hand-over from the pump and one JSON encode: no database round
+trip. The provider is read by a task of its own (`chat.Pump`, started by `start_turn`), so the
+response can wait for the next delta with a timeout (for the `: ping` heartbeat) without ever
 cancelling the provider mid-read.
 
 When the client goes away, Quart cancels the response generator. Its `finally` then does only
