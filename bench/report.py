@@ -19,11 +19,19 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 BENCH = Path(__file__).resolve().parent
-ORDER = ["upstream", "promptkit-postgres", "promptkit-sqlite", "naive-fastapi", "litellm"]
+ORDER = [
+    "upstream",
+    "promptkit-postgres",
+    "promptkit-sqlite",
+    "lean-quart",
+    "naive-fastapi",
+    "litellm",
+]
 LABELS = {
     "upstream": "upstream called directly",
     "promptkit-postgres": "promptkit /chat, PostgreSQL",
     "promptkit-sqlite": "promptkit /chat, SQLite",
+    "lean-quart": "lean relay on promptkit's stack (no auth, no database)",
     "naive-fastapi": "naive FastAPI + AsyncOpenAI relay",
     "litellm": "LiteLLM proxy",
 }

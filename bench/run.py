@@ -9,7 +9,9 @@ Targets, all fed by the same fake OpenAI upstream (`fake_upstream.py`):
   the user and assistant messages stored, on a fresh SQLite file and on a PostgreSQL database
   `promptkit_bench` that this script creates (never the test database);
 - `naive-fastapi`: `naive_relay.py` on uvicorn, the relay a tutorial would give;
-- `litellm`: LiteLLM proxy with a master key.
+- `litellm`: LiteLLM proxy with a master key;
+- `lean-quart` (only when named in `--targets`): `lean_relay.py`, the leanest relay on
+  promptkit's own libraries, with no auth and no database: the floor of the stack.
 
 Pinning: the fake upstream, the load generator and this script share core 0 (`taskset -c 0`);
 the server under test runs alone on core 1 with one worker. The third-party servers and the
@@ -280,6 +282,23 @@ def start_naive(tools: Path, upstream: str) -> Target:
     )
 
 
+def start_lean(upstream: str) -> Target:
+    port = free_port()
+    hypercorn = REPO / ".venv" / "bin" / "hypercorn"
+    server = Server(
+        "lean-quart",
+        [str(hypercorn), "lean_relay:app", "--worker-class", "uvloop", "--backlog", "2048",
+         "--workers", "0", "--bind", f"127.0.0.1:{port}"],  # 0: in this process, no spawn
+        SERVER_CORE,
+        env={"OPENAI_BASE_URL": upstream, "OPENAI_API_KEY": "bench-key"},
+    ).start()  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    server.wait_until(f"{base}/health")
+    return Target(
+        "lean-quart", f"{base}/chat", server.pid, {"message": "Say something."}, server=server
+    )
+
+
 def start_litellm(env_bin: Path, upstream: str, workdir: Path) -> Target:
     port, key = free_port(), "sk-" + secrets.token_hex(32)
     config = workdir / "litellm.yaml"
@@ -512,6 +531,8 @@ def main() -> None:
                     targets += [target] if target else []
             elif name == "naive-fastapi":
                 targets.append(start_naive(tools, upstream_url))
+            elif name == "lean-quart":
+                targets.append(start_lean(upstream_url))
             elif name == "litellm" and litellm_bin:
                 targets.append(start_litellm(litellm_bin, upstream_url, workdir))
         for target in targets:
