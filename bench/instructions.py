@@ -2,7 +2,7 @@
 shared machine does not move.
 
     python3 bench/instructions.py                             # this checkout
-    python3 bench/instructions.py --variant before=/tmp/old   # and another copy, side by side
+    python3 bench/instructions.py --variant before=../old-copy   # and another copy, side by side
     python3 bench/instructions.py --database sqlite           # on the embedded default
 
 CPU time per reply drifts by 10-20 % between runs here (other work shares the cores), which
