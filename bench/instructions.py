@@ -110,12 +110,8 @@ def main() -> None:
     run.RESULTS.mkdir(exist_ok=True)
     tools = run.ensure_env("tools")
     workdir = Path(tempfile.mkdtemp(prefix="promptkit-instructions-"))
-    port = run.free_port()
-    upstream_url = f"http://127.0.0.1:{port}/v1"
-    command = [str(tools / "python"), str(run.BENCH / "fake_upstream.py"), "--port", str(port)]
-    upstream = run.Server("upstream", command, run.LOAD_CORE).start()
+    upstream, upstream_url = run.start_upstream(tools)
     try:
-        upstream.wait_until(f"http://127.0.0.1:{port}/health")
         targets: list[tuple[str, str | None]] = [("main", None)]
         targets += [(v.partition("=")[0], v.partition("=")[2]) for v in args.variant]
         table = {

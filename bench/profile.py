@@ -60,16 +60,9 @@ def main() -> None:
     run.RESULTS.mkdir(exist_ok=True)
     tools = run.ensure_env("tools")
     workdir = Path(tempfile.mkdtemp(prefix="promptkit-profile-"))
-    port = run.free_port()
-    upstream_url = f"http://127.0.0.1:{port}/v1"
-    upstream = run.Server(
-        "upstream",
-        [str(tools / "python"), str(run.BENCH / "fake_upstream.py"), "--port", str(port)],
-        run.LOAD_CORE,
-    ).start()
+    upstream, upstream_url = run.start_upstream(tools)
     target = None
     try:
-        upstream.wait_until(f"http://127.0.0.1:{port}/health")
         run.set_pacing(upstream_url, args.delay_ms, 64)
         if args.database == "postgres":
             assert run.recreate_postgres_database("promptkit_profile")

@@ -381,6 +381,19 @@ def loadgen(
     return dict(json.loads(done.stdout))
 
 
+def start_upstream(tools: Path, tokens: int = 64) -> tuple[Server, str]:
+    """The fake upstream on the load core, answering; and its base URL (`.../v1`)."""
+    port = free_port()
+    command = [str(tools / "python"), str(BENCH / "fake_upstream.py"), "--port", str(port)]
+    upstream = Server("upstream", [*command, "--tokens", str(tokens)], LOAD_CORE).start()
+    try:
+        upstream.wait_until(f"http://127.0.0.1:{port}/health")
+    except BaseException:
+        upstream.stop()
+        raise
+    return upstream, f"http://127.0.0.1:{port}/v1"
+
+
 def set_pacing(upstream: str, delay_ms: float, tokens: int) -> None:
     status, _ = http(
         "PUT", f"{upstream.removesuffix('/v1')}/bench/config?delay_ms={delay_ms}&tokens={tokens}"
@@ -493,18 +506,10 @@ def main() -> None:
     tools = ensure_env("tools")
     litellm_bin = ensure_env("litellm") if "litellm" in wanted else None
     workdir = Path(tempfile.mkdtemp(prefix="promptkit-bench-"))
-    upstream_port = free_port()
-    upstream_url = f"http://127.0.0.1:{upstream_port}/v1"
-    upstream = Server(
-        "upstream",
-        [str(tools / "python"), str(BENCH / "fake_upstream.py"), "--port", str(upstream_port),
-         "--tokens", str(args.tokens)],
-        LOAD_CORE,
-    ).start()  # fmt: skip
+    upstream, upstream_url = start_upstream(tools, args.tokens)
     targets: list[Target] = []
     pool = max(max(concurrencies), args.hold) + 64
     try:
-        upstream.wait_until(f"http://127.0.0.1:{upstream_port}/health")
         for name in wanted:
             log(f"starting {name}")
             if name == "upstream":

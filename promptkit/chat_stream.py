@@ -173,7 +173,7 @@ async def _finish(
                 async with db.transaction():  # the reply and the ones it replaces, together
                     stored = await store
                     await messages.delete_many(db, owner, turn.replaces)
-                saved = stored
+                saved = stored  # only once committed: a failed commit must release the lease
     finally:
         if saved is None:  # a stored reply has ended the lease, which is named after it
             await conversations.release_stream_lease(db, turn.conversation["id"], turn.assistant_id)

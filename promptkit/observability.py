@@ -59,13 +59,9 @@ def logging_config(level: str = "INFO") -> dict[str, Any]:
             }
         },
         "root": {"level": level, "handlers": ["stderr"]},
-        # The HTTP clients log every request at INFO: one more line per chat reply (and per JWKS
-        # fetch) that the access line and the providers' own warnings already cover. DEBUG
-        # shows them again.
-        "loggers": {
-            name: {"level": level if level.upper() == "DEBUG" else "WARNING"}
-            for name in ("httpx", "httpx2")
-        },
+        # The OpenAI SDK's HTTP client logs every request at INFO: one more line per chat reply
+        # that the access line and the provider's own warnings already cover. DEBUG shows it.
+        "loggers": {"httpx2": {"level": level if level.upper() == "DEBUG" else "WARNING"}},
     }
 
 

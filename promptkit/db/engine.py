@@ -255,8 +255,7 @@ class Database:
                     if self.dialect == "postgresql":
                         records = await driver.fetch(compiled.sql, *args)
                     else:
-                        async with driver.execute(compiled.sql, args) as cursor:
-                            records = await cursor.fetchall()
+                        records = await driver.execute_fetchall(compiled.sql, args)
         return [compiled.row(record) for record in records]
 
     async def ping(self) -> None:
