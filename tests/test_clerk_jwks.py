@@ -92,8 +92,11 @@ def new_key() -> RSAKey:
 
 
 def token_for(key: RSAKey, kid: str | None = None, **claims: Any) -> str:
+    """A new token at each call (its own `jti`, as Clerk's are): a token already verified
+    would be remembered, and these tests are about fetching keys."""
     now = int(time.time())
     payload = {"exp": now + 60, "iat": now, "nbf": now, "sid": "sess_1", "sub": "user_1", "v": 2}
+    payload["jti"] = secrets.token_hex(8)
     header = {"alg": "RS256", "kid": kid or key.kid}
     return jwt.encode(header, {**payload, **claims}, key, algorithms=["RS256"])
 

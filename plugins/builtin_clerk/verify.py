@@ -7,8 +7,11 @@ built. Each failure answers with a short reason that never includes the token.
 
 from __future__ import annotations
 
-from typing import Any
+import hashlib
+import time
+from typing import Any, NamedTuple
 
+from cachetools import TLRUCache
 from joserfc import jwt
 from joserfc.errors import (
     BadSignatureError,
@@ -36,6 +39,14 @@ _CLAIM_REASONS = {
     "iss": "token issuer is not accepted",
 }
 
+# How many verified tokens a worker remembers (the least recently used go first).
+VERIFIED_TOKENS = 10_000
+
+
+class _Verified(NamedTuple):
+    principal: Principal
+    expires: float  # the token's `exp` plus the clock skew, in seconds since the epoch
+
 
 class Verifier:
     def __init__(self, config: ClerkConfig, keys: KeySource) -> None:
@@ -46,11 +57,22 @@ class Verifier:
         if config.issuer:
             options["iss"] = {"essential": True, "value": config.issuer}
         self.claims_registry = jwt.JWTClaimsRegistry(leeway=config.clock_skew_seconds, **options)
+        # A browser sends the same session token with every request of its minute of life, and
+        # the RSA signature is most of a verification's cost: a token that passed every check
+        # is remembered, by its SHA-256, until it expires. Refusals are never remembered.
+        self._verified: TLRUCache[bytes, _Verified] = TLRUCache(
+            VERIFIED_TOKENS, lambda _digest, verified, _now: verified.expires, timer=time.time
+        )
 
     async def verify(self, token: str) -> Principal:
-        decoded = await self._decode_with_current_keys(token)
-        claims = self._check_claims(decoded.claims)
-        return principal_from(claims)
+        digest = hashlib.sha256(token.encode()).digest()
+        verified = self._verified.get(digest)
+        if verified is None:
+            decoded = await self._decode_with_current_keys(token)
+            claims = self._check_claims(decoded.claims)
+            expires = float(claims["exp"]) + self.config.clock_skew_seconds
+            verified = self._verified[digest] = _Verified(principal_from(claims), expires)
+        return verified.principal
 
     async def _decode_with_current_keys(self, token: str) -> jwt.Token:
         """Decode from the keys in memory; refresh them first only when they are stale or lack
