@@ -83,7 +83,11 @@ def create_app(settings: Settings | None = None, *, plugins: Iterable[object] = 
     @app.before_serving
     async def start() -> None:
         await app.db.connect()
-        await app.plugins.startup()
+        try:
+            await app.plugins.startup()
+        except BaseException:
+            await app.db.disconnect()  # a start that fails leaves no connection (or thread) open
+            raise
 
     @app.after_serving
     async def stop() -> None:

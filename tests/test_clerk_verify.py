@@ -363,6 +363,7 @@ async def test_a_bad_configuration_stops_start_up_naming_the_variable(environ, n
     with pytest.raises(LifespanError, match=named):
         async with app.test_app():
             pass
+    assert not app.db.connected  # the failed start closed what it had opened
 
 
 async def test_without_any_clerk_setting_the_local_key_is_used_and_announced(settings, caplog):

@@ -38,15 +38,36 @@ async def stored(db: Database) -> set[str]:
     return {row["id"] for row in await db.fetch_all(sa.select(projects.c.id))}
 
 
-async def test_a_prepared_statement_commits_or_rolls_back_with_its_transaction(db):
+async def insert_prepared(db: Database, values: dict[str, object]) -> None:
+    await db.run(INSERT, **values)
+
+
+async def insert_ad_hoc(db: Database, values: dict[str, object]) -> None:
+    await db.execute(sa.insert(projects).values(**values))
+
+
+@pytest.mark.parametrize("insert", [insert_prepared, insert_ad_hoc])
+async def test_a_statement_commits_or_rolls_back_with_its_transaction(db, insert):
     with pytest.raises(RuntimeError):
         async with db.transaction():
-            await db.run(INSERT, **project("prj_rolled_back"))
+            await insert(db, project("prj_rolled_back"))
             raise RuntimeError("undo")
     async with db.transaction():
-        await db.run(INSERT, **project("prj_committed"))
-    await db.run(INSERT, **project("prj_alone"))
+        await insert(db, project("prj_committed"))
+    await insert(db, project("prj_alone"))
     assert await stored(db) == {"prj_committed", "prj_alone"}
+
+
+async def test_rows_come_back_with_their_types(db):
+    await insert_ad_hoc(db, project("prj_typed"))
+    row = await db.fetch_one(sa.select(projects).where(projects.c.id == "prj_typed"))
+    assert row is not None and row["created_at"].tzinfo is not None
+    assert await db.fetch_one(sa.select(projects).where(projects.c.id == "prj_absent")) is None
+
+
+async def test_an_in_list_is_refused_with_a_clear_error(db):
+    with pytest.raises(ValueError, match="IN lists"):
+        await db.fetch_all(sa.select(projects.c.id).where(projects.c.id.in_(["a", "b"])))
 
 
 async def test_statements_outside_a_transaction_run_beside_one(db):

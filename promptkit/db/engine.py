@@ -28,9 +28,8 @@ from ..errors import ServiceUnavailable
 class _SQLiteConnection(sqlite3.Connection):
     """Every SQLite connection enforces foreign keys: without it cascades silently do nothing.
 
-    (`databases` opens one per statement outside a transaction. WAL mode is kept in the
-    database file, so `Database.connect` sets it once: asking on every connection takes a lock
-    each time.)
+    (`databases` opens one for each transaction. WAL mode is kept in the database file, so
+    `Database.connect` sets it once: asking on every connection takes a lock each time.)
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -113,9 +112,9 @@ async def _keep_session(connection: Any) -> None:
 class Prepared:
     """A statement written once, with `sa.bindparam` placeholders, and compiled once per dialect.
 
-    `databases` builds and compiles every statement anew: 0.15-0.25 ms of CPU each. The
-    statements that every chat reply runs are `Prepared` instead and go straight to the driver
-    connection `databases` pools (`Database.run`), with SQLAlchemy's own type processing.
+    Compiling costs 0.15-0.25 ms of CPU: the statements that every chat reply runs are built
+    once as `Prepared` at import time. Every other statement is compiled where it runs
+    (`Database.fetch_one`, `fetch_all`, `execute`), its values bound in it.
     """
 
     def __init__(self, statement: ClauseElement) -> None:
@@ -144,6 +143,9 @@ class _Compiled:
     @classmethod
     def of(cls, prepared: Prepared, dialect: Dialect) -> _Compiled:
         compiled = cast(SQLCompiler, prepared.statement.compile(dialect=dialect))
+        if "POSTCOMPILE" in compiled.string:
+            # Rendered only at execution, which this path skips: write `IN (...)` another way.
+            raise ValueError("expanding parameters (IN lists) are not supported")
         binds = tuple(
             (name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect))
             for name in compiled.positiontup or ()
@@ -189,11 +191,11 @@ class Database:
             options = {"min_size": 1, "max_size": 20, "command_timeout": 30, "timeout": 10}
             options["reset"] = _keep_session
         self._db = databases.Database(self.url, **options)
-        # SQLite: `databases` opens a connection (and a thread) for every statement outside a
-        # transaction. `Prepared` statements, the ones every chat reply runs, share this one
-        # instead, kept open from `connect` to `disconnect`.
+        # SQLite: `databases` would open a connection (and a thread) for every statement run
+        # outside a transaction. They share this one instead, kept open from `connect` to
+        # `disconnect`; transactions still get a connection of their own from `databases`.
         self._kept: aiosqlite.Connection | None = None
-        # What `Prepared` statements compile for: the placeholders each driver takes.
+        # What statements compile for: the placeholders each driver takes.
         self._dialect: Dialect = sqlite_dialect()
         if self.dialect == "postgresql":
             self._dialect = asyncpg_dialect()  # type: ignore[no-untyped-call]
@@ -201,20 +203,29 @@ class Database:
     async def connect(self) -> None:
         await self._db.connect()
         if self.dialect == "sqlite":
-            # Readers and the writer no longer block each other; kept in the file from now on.
-            await self._db.execute(sa.text("PRAGMA journal_mode = WAL"))
-            self._kept = await aiosqlite.connect(
+            kept = await aiosqlite.connect(
                 databases.DatabaseURL(self.url).database,
-                isolation_level=None,  # autocommit, as `databases` runs lone statements
+                isolation_level=None,  # autocommit: each lone statement commits at once
                 factory=_SQLiteConnection,
                 timeout=30,
             )
+            try:
+                # Readers and the writer no longer block each other; kept in the file from now on.
+                await kept.execute_fetchall("PRAGMA journal_mode = WAL")
+            except BaseException:
+                await kept.close()  # its thread would keep the process alive
+                raise
+            self._kept = kept
 
     async def disconnect(self) -> None:
         if self._kept is not None:
             await self._kept.close()
             self._kept = None
         await self._db.disconnect()
+
+    @property
+    def connected(self) -> bool:
+        return self._db.is_connected
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
@@ -228,21 +239,17 @@ class Database:
                     _in_transaction.reset(inside)
 
     async def fetch_one(self, query: ClauseElement) -> dict[str, Any] | None:
-        with _unavailable_when_unreachable():
-            record = await self._db.fetch_one(query)
-        return None if record is None else self._row(query, record)
+        rows = await self.run(Prepared(query))
+        return rows[0] if rows else None
 
     async def fetch_all(self, query: ClauseElement) -> list[dict[str, Any]]:
-        with _unavailable_when_unreachable():
-            records = await self._db.fetch_all(query)
-        return [self._row(query, record) for record in records]
+        return await self.run(Prepared(query))
 
     async def execute(self, query: ClauseElement) -> None:
-        with _unavailable_when_unreachable():
-            await self._db.execute(query)
+        await self.run(Prepared(query))
 
     async def run(self, prepared: Prepared, **values: Any) -> list[dict[str, Any]]:
-        """Run a prepared statement; the rows it selects or returns (none for the others)."""
+        """Run a statement; the rows it selects or returns (none for the others)."""
         compiled = prepared.compiled(self._dialect)
         args = compiled.args(values)
         with _unavailable_when_unreachable():
@@ -259,21 +266,16 @@ class Database:
         return [compiled.row(record) for record in records]
 
     async def ping(self) -> None:
-        with _unavailable_when_unreachable():
-            await self._db.fetch_one(sa.text("SELECT 1"))
+        await self.run(_PING)
 
     async def schema_revisions(self) -> set[str]:
         """The Alembic revisions applied to this database (empty before the first migrate)."""
         try:
-            rows = await self._db.fetch_all(sa.text("SELECT version_num FROM alembic_version"))
+            rows = await self.run(_REVISIONS)
         except Exception:
             return set()
-        return {row[0] for row in rows}
+        return {row["version_num"] for row in rows}
 
-    @staticmethod
-    def _row(query: ClauseElement, record: Any) -> dict[str, Any]:
-        # Keyed by the statement's own columns: the two backends' records differ otherwise.
-        return {
-            column.key: _normalise(record[column.key], column.type)
-            for column in query.exported_columns  # type: ignore[attr-defined]
-        }
+
+_PING = Prepared(sa.select(sa.literal_column("1")))
+_REVISIONS = Prepared(sa.select(sa.column("version_num")).select_from(sa.table("alembic_version")))

@@ -82,9 +82,8 @@ async def recent(
 
 
 async def delete_many(db: Database, owner_id: str, message_ids: list[str]) -> None:
-    if message_ids:
+    # One statement each (a regenerated reply usually replaces one): `Database` runs no IN lists.
+    for message_id in message_ids:
         await db.execute(
-            sa.delete(messages).where(
-                messages.c.id.in_(message_ids), messages.c.owner_id == owner_id
-            )
+            sa.delete(messages).where(messages.c.id == message_id, messages.c.owner_id == owner_id)
         )
