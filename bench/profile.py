@@ -51,6 +51,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--route", choices=["chat", "projects"], default="chat")
+    # As many conversations as run.py makes, so that histories grow as they do there.
+    parser.add_argument("--conversations", type=int, default=576)
     parser.add_argument(
         "--blocking",
         action="store_true",
@@ -70,7 +72,7 @@ def main() -> None:
         else:
             database_url = f"sqlite:///{workdir / 'promptkit.sqlite3'}"
         name = f"promptkit-{args.database}"
-        target = run.start_promptkit(name, database_url, upstream_url, workdir, args.concurrency)
+        target = run.start_promptkit(name, database_url, upstream_url, workdir, args.conversations)
         assert target is not None
         run.warm(tools, target)
         raw = run.RESULTS / f"profile-{args.database}.txt"

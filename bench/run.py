@@ -267,36 +267,25 @@ def start_promptkit(
     )
 
 
-def start_naive(tools: Path, upstream: str) -> Target:
-    port = free_port()
-    server = Server(
-        "naive-fastapi",
-        [str(tools / "uvicorn"), "naive_relay:app", "--port", str(port)],
-        SERVER_CORE,
-        env={"OPENAI_BASE_URL": upstream, "OPENAI_API_KEY": "bench-key"},
-    ).start()
-    base = f"http://127.0.0.1:{port}"
-    server.wait_until(f"{base}/docs")
-    return Target(
-        "naive-fastapi", f"{base}/chat", server.pid, {"message": "Say something."}, server=server
-    )
-
-
-def start_lean(upstream: str) -> Target:
-    port = free_port()
+def relay_command(name: str, tools: Path, port: int) -> tuple[list[str], str]:
+    """How to start a relay written for the comparison, and the path that answers once it is up."""
+    if name == "naive-fastapi":
+        return [str(tools / "uvicorn"), "naive_relay:app", "--port", str(port)], "/docs"
     hypercorn = REPO / ".venv" / "bin" / "hypercorn"
-    server = Server(
-        "lean-quart",
-        [str(hypercorn), "lean_relay:app", "--worker-class", "uvloop", "--backlog", "2048",
-         "--workers", "0", "--bind", f"127.0.0.1:{port}"],  # 0: in this process, no spawn
-        SERVER_CORE,
-        env={"OPENAI_BASE_URL": upstream, "OPENAI_API_KEY": "bench-key"},
-    ).start()  # fmt: skip
+    # `--workers 0`: served in this process, not a spawned one, so its CPU and RSS are read.
+    return [str(hypercorn), "lean_relay:app", "--worker-class", "uvloop", "--backlog", "2048",
+            "--workers", "0", "--bind", f"127.0.0.1:{port}"], "/health"  # fmt: skip
+
+
+def start_relay(name: str, tools: Path, upstream: str) -> Target:
+    """`naive-fastapi` or `lean-quart`: no auth, no database, the upstream's tokens relayed."""
+    port = free_port()
+    command, ready = relay_command(name, tools, port)
+    env = {"OPENAI_BASE_URL": upstream, "OPENAI_API_KEY": "bench-key"}
+    server = Server(name, command, SERVER_CORE, env=env).start()
     base = f"http://127.0.0.1:{port}"
-    server.wait_until(f"{base}/health")
-    return Target(
-        "lean-quart", f"{base}/chat", server.pid, {"message": "Say something."}, server=server
-    )
+    server.wait_until(base + ready)
+    return Target(name, f"{base}/chat", server.pid, {"message": "Say something."}, server=server)
 
 
 def start_litellm(env_bin: Path, upstream: str, workdir: Path) -> Target:
@@ -484,7 +473,7 @@ def main() -> None:
         action="append",
         default=[],
         metavar="LABEL=PYTHONPATH",
-        help="A/B: also run promptkit-postgres-LABEL with PYTHONPATH put first (a changed copy)",
+        help="A/B: also run promptkit-DATABASE-LABEL with PYTHONPATH put first (a changed copy)",
     )
     parser.add_argument(
         "--name",
@@ -520,24 +509,21 @@ def main() -> None:
                          "messages": [{"role": "user", "content": "Say something."}]},
                     )
                 )  # fmt: skip
-            elif name == "promptkit-sqlite":
-                url = f"sqlite:///{workdir / 'promptkit.sqlite3'}"
-                target = start_promptkit(name, url, upstream_url, workdir, pool)
-                targets += [target] if target else []
-            elif name == "promptkit-postgres" and recreate_postgres_database():
-                target = start_promptkit(name, POSTGRES_BENCH, upstream_url, workdir, pool)
-                targets += [target] if target else []
-                for variant in args.variant:  # the same database, another copy of the code
-                    label, _, pythonpath = variant.partition("=")
-                    target = start_promptkit(
-                        f"{name}-{label}", POSTGRES_BENCH, upstream_url, workdir, pool,
-                        {"PYTHONPATH": pythonpath},
-                    )  # fmt: skip
+            elif name in ("promptkit-sqlite", "promptkit-postgres"):
+                if name == "promptkit-postgres" and not recreate_postgres_database():
+                    continue
+                # Each variant is another copy of the code: on PostgreSQL the same database,
+                # on SQLite a file of its own.
+                for label, pythonpath in [("", None), *(v.split("=", 1) for v in args.variant)]:
+                    suffix = f"-{label}" if label else ""
+                    url = POSTGRES_BENCH
+                    if name == "promptkit-sqlite":
+                        url = f"sqlite:///{workdir / f'promptkit{suffix}.sqlite3'}"
+                    env = {"PYTHONPATH": pythonpath} if pythonpath else {}
+                    target = start_promptkit(name + suffix, url, upstream_url, workdir, pool, env)
                     targets += [target] if target else []
-            elif name == "naive-fastapi":
-                targets.append(start_naive(tools, upstream_url))
-            elif name == "lean-quart":
-                targets.append(start_lean(upstream_url))
+            elif name in ("naive-fastapi", "lean-quart"):
+                targets.append(start_relay(name, tools, upstream_url))
             elif name == "litellm" and litellm_bin:
                 targets.append(start_litellm(litellm_bin, upstream_url, workdir))
         for target in targets:
