@@ -9,16 +9,16 @@ import time
 import pytest
 from joserfc.jwk import RSAKey
 from promptkit_clerk.config import ClerkConfig
-from promptkit_clerk.keys import StaticKey
+from promptkit_clerk.keys import StaticKey, parse_public_pem
 from promptkit_clerk.verify import Verifier
 from test_clerk_verify import claims, sign
 
 from promptkit import AuthenticationError
 
 
-@pytest.fixture(scope="module")
-def key_a() -> RSAKey:
-    return RSAKey.generate_key(2048, private=True)
+@pytest.fixture
+def key_a(clerk_signing_key: RSAKey) -> RSAKey:
+    return clerk_signing_key
 
 
 @pytest.fixture(scope="module")
@@ -26,16 +26,21 @@ def key_b() -> RSAKey:
     return RSAKey.generate_key(2048, private=True)
 
 
-def verifier(key: RSAKey, **config: object) -> Verifier:
-    public = RSAKey.import_key(key.as_pem(private=False))
-    return Verifier(ClerkConfig(jwt_key="set", **config), StaticKey(public))  # type: ignore[arg-type]
+def static_key(key: RSAKey) -> StaticKey:
+    """The key as the plugin loads CLERK_JWT_KEY: from its public PEM."""
+    return StaticKey(parse_public_pem(key.as_pem(private=False).decode()))
+
+
+def verifier(key: RSAKey, clock_skew_seconds: int = 5) -> Verifier:
+    config = ClerkConfig(jwt_key="set", clock_skew_seconds=clock_skew_seconds)
+    return Verifier(config, static_key(key))
 
 
 async def test_a_verified_token_is_not_checked_again_until_it_expires(key_a, key_b):
     check = verifier(key_a)
     seen = sign(key_a, claims(sub="user_seen"))
     assert (await check.verify(seen)).user_id == "user_seen"
-    check.keys = StaticKey(RSAKey.import_key(key_b.as_pem(private=False)))  # key A is gone
+    check.keys = static_key(key_b)  # key A is gone
     # The token already verified is remembered: its signature is not checked again...
     assert (await check.verify(seen)).user_id == "user_seen"
     # ...but a token signed by key A that was never seen is checked, and refused.
@@ -77,5 +82,5 @@ async def test_a_refusal_is_not_remembered(key_a, key_b):
     token = sign(key_a, claims())
     with pytest.raises(AuthenticationError, match="signature"):
         await check.verify(token)
-    check.keys = StaticKey(RSAKey.import_key(key_a.as_pem(private=False)))
+    check.keys = static_key(key_a)
     assert (await check.verify(token)).user_id == "user_1"

@@ -254,16 +254,18 @@ class Database:
         args = compiled.args(values)
         with _unavailable_when_unreachable():
             if self._kept is not None and not _in_transaction.get():
-                records = await self._kept.execute_fetchall(compiled.sql, args)
+                records = await self._fetch(self._kept, compiled.sql, args)
             else:
                 # Inside `transaction()` this is the transaction's connection.
                 async with self._db.connection() as connection:
-                    driver = connection.raw_connection
-                    if self.dialect == "postgresql":
-                        records = await driver.fetch(compiled.sql, *args)
-                    else:
-                        records = await driver.execute_fetchall(compiled.sql, args)
+                    records = await self._fetch(connection.raw_connection, compiled.sql, args)
         return [compiled.row(record) for record in records]
+
+    async def _fetch(self, driver: Any, sql: str, args: list[Any]) -> Any:
+        """The records from an asyncpg or an aiosqlite connection."""
+        if self.dialect == "postgresql":
+            return await driver.fetch(sql, *args)
+        return await driver.execute_fetchall(sql, args)
 
     async def ping(self) -> None:
         await self.run(_PING)
