@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from . import prompt_variables
 from .db import conversations, messages, new_id
 from .errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from .hooktypes import ChatMessage, ChatRequest, Principal, StreamEnd
@@ -33,6 +34,7 @@ class Ask:
     conversation_id: str
     text: str | None  # None: answer the last user message again ("regenerate-message")
     model: str | None = None
+    prompt_variables: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -48,6 +50,7 @@ class Turn:
     user_message: dict[str, Any]
     replaces: list[str]  # assistant replies that the new one replaces (regenerate)
     assistant_id: str  # also the name of the conversation's lease (see `conversations`)
+    prompt: tuple[str, int, dict[str, str]] | None  # the system prompt's id, version, variables
 
 
 async def start_turn(app: PromptkitApp, principal: Principal, ask: Ask) -> Turn:
@@ -73,13 +76,13 @@ async def start_turn(app: PromptkitApp, principal: Principal, ask: Ask) -> Turn:
         if await conversations.get(db, owner, ask.conversation_id) is None:
             raise NotFound("conversation not found")
         raise Conflict("a reply is still streaming in this conversation")
-    conversation, newest_id, system = taken
+    conversation, newest_id, active = taken
     try:
         if newest_id != (newest_first[0]["id"] if newest_first else None):
             # A reply was stored between the read and the lease (its stream ended just then):
             # read again, now that the lease keeps the history still.
             newest_first = await messages.recent(db, owner, conversation["id"], limit=HISTORY_LIMIT)
-        return await _prepare(app, principal, ask, conversation, lease, newest_first, system)
+        return await _prepare(app, principal, ask, conversation, lease, newest_first, active)
     except BaseException:
         await conversations.release_stream_lease(db, ask.conversation_id, lease)
         raise
@@ -92,7 +95,7 @@ async def _prepare(
     conversation: dict[str, Any],
     lease: str,
     newest_first: list[dict[str, Any]],
-    system: str | None,
+    active: conversations.SystemPrompt | None,
 ) -> Turn:
     db, owner = app.db, principal.user_id
     replaces: list[str] = []
@@ -108,7 +111,14 @@ async def _prepare(
     else:
         text = ask.text
 
-    system = system if system and system.strip() else None
+    system, prompt = None, None
+    if active is not None:
+        # Filled (or refused) before anything is stored; the reply records what answered it.
+        values = ask.prompt_variables
+        system = prompt_variables.fill(active.content, values)
+        used = {name: values[name] for name in prompt_variables.placeholders(active.content)}
+        prompt = (active.prompt_id, active.version, used)
+        system = system if system and system.strip() else None
     chat = ChatRequest(
         model=ask.model or app.settings.default_model,
         messages=build_messages(
@@ -146,6 +156,7 @@ async def _prepare(
         user_message=user_message,
         replaces=replaces,
         assistant_id=lease,
+        prompt=prompt,
     )
 
 

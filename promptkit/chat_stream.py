@@ -166,6 +166,7 @@ async def _finish(
                 model=(end.model if end else None) or turn.chat.model,
                 usage=_api_usage(end.usage if end else None),
                 message_id=turn.assistant_id,
+                prompt=turn.prompt,
             )
             if not turn.replaces:
                 saved = await store  # one statement is atomic: no BEGIN and COMMIT round trips

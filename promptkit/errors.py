@@ -65,3 +65,9 @@ class ProviderError(ApiError):
 
 class ServiceUnavailable(ApiError):
     status, code = 503, "service_unavailable"
+
+
+class MissingPromptVariable(ValidationFailed):
+    """The system prompt has a `{{name}}` placeholder that the chat request gave no value for."""
+
+    code = "missing_prompt_variable"

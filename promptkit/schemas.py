@@ -77,8 +77,26 @@ class Prompt(BaseModel):
     name: str
     content: str
     is_active: bool
+    version: int  # the number of its newest version, whose content `content` is
     created_at: datetime
     updated_at: datetime
+
+
+class PromptVersion(BaseModel):
+    prompt_id: str
+    version: int
+    content: str
+    created_at: datetime
+    created_by: str
+
+
+class MessagePrompt(BaseModel):
+    """The system prompt an assistant message was answered by: its exact version, and the
+    values filled into its `{{name}}` placeholders."""
+
+    id: str
+    version: int
+    variables: dict[str, str]
 
 
 class Conversation(BaseModel):
@@ -102,6 +120,7 @@ class Message(BaseModel):
     status: Literal["complete", "partial", "error"]
     model: str | None
     usage: Usage | None
+    prompt: MessagePrompt | None
     created_at: datetime
 
 

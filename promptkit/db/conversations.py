@@ -90,6 +90,22 @@ _project_of_asked = (
     .where(_asked.c.id == sa.bindparam("conversation_id"))
     .scalar_subquery()
 )
+
+
+def _active_prompt(column: sa.Column[Any]) -> sa.ScalarSelect[Any]:
+    """A column of the asked conversation's active prompt (through an alias of conversations,
+    which SQLAlchemy does not correlate with the table being updated)."""
+    return (
+        sa.select(column)
+        .where(
+            prompts.c.project_id == _project_of_asked,
+            prompts.c.owner_id == sa.bindparam("owner_id"),
+            prompts.c.is_active,
+        )
+        .scalar_subquery()
+    )
+
+
 TAKE_LEASE = Prepared(
     sa.update(conversations)
     .where(
@@ -112,16 +128,11 @@ TAKE_LEASE = Prepared(
         .limit(1)
         .scalar_subquery()
         .label("newest_message_id"),
-        # The project's active prompt, by the bound id too (through an alias, which SQLAlchemy
-        # does not correlate with the table being updated).
-        sa.select(prompts.c.content)
-        .where(
-            prompts.c.project_id == _project_of_asked,
-            prompts.c.owner_id == sa.bindparam("owner_id"),
-            prompts.c.is_active,
-        )
-        .scalar_subquery()
-        .label("system_prompt"),
+        # The project's active prompt and its version, by the bound id too.
+        *(
+            _active_prompt(column).label(f"system_prompt_{column.key}")
+            for column in (prompts.c.content, prompts.c.id, prompts.c.version)
+        ),
     )
 )
 RENEW_LEASE = Prepared(
@@ -135,10 +146,16 @@ RELEASE_LEASE = Prepared(
 )
 
 
+class SystemPrompt(NamedTuple):
+    content: str
+    prompt_id: str
+    version: int
+
+
 class TakenLease(NamedTuple):
     conversation: dict[str, Any]
     newest_message_id: str | None  # to check a history read done alongside the lease
-    system_prompt: str | None  # the content of the project's active prompt, if there is one
+    system_prompt: SystemPrompt | None  # the project's active prompt, if there is one
 
 
 async def take_stream_lease(
@@ -158,7 +175,11 @@ async def take_stream_lease(
     if not rows:
         return None
     conversation = rows[0]
-    newest, system = conversation.pop("newest_message_id"), conversation.pop("system_prompt")
+    newest = conversation.pop("newest_message_id")
+    content, prompt_id, version = (
+        conversation.pop(f"system_prompt_{key}") for key in ("content", "id", "version")
+    )
+    system = SystemPrompt(content, prompt_id, version) if prompt_id is not None else None
     return TakenLease(conversation, newest, system)
 
 

@@ -18,6 +18,9 @@ COLUMNS = (
     messages.c.status,
     messages.c.model,
     messages.c.usage,
+    messages.c.prompt_id,
+    messages.c.prompt_version,
+    messages.c.prompt_variables,
     messages.c.created_at,
 )
 
@@ -41,7 +44,20 @@ async def list_page(
     query = sa.select(*COLUMNS).where(
         messages.c.conversation_id == conversation_id, messages.c.owner_id == owner_id
     )
-    return await fetch_page(db, query, messages, limit=limit, cursor=cursor, newest_first=False)
+    rows, next_cursor = await fetch_page(
+        db, query, messages, limit=limit, cursor=cursor, newest_first=False
+    )
+    return [shaped(row) for row in rows], next_cursor
+
+
+def shaped(row: dict[str, Any]) -> dict[str, Any]:
+    """The API's Message: the prompt columns become `prompt: {id, version, variables} | null`."""
+    prompt_id, version = row.pop("prompt_id"), row.pop("prompt_version")
+    variables = row.pop("prompt_variables")
+    row["prompt"] = None
+    if prompt_id is not None:
+        row["prompt"] = {"id": prompt_id, "version": version, "variables": variables or {}}
+    return row
 
 
 async def insert(
@@ -55,8 +71,10 @@ async def insert(
     model: str | None = None,
     usage: dict[str, int] | None = None,
     message_id: str | None = None,
+    prompt: tuple[str, int, dict[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """Store one message; returns it as the API shapes it."""
+    """Store one message; returns it as the API shapes it. `prompt` is the id, version and
+    filled variables of the system prompt that an assistant message was answered by."""
     row = {
         "id": message_id or new_id("msg"),
         "conversation_id": conversation_id,
@@ -65,10 +83,13 @@ async def insert(
         "status": status,
         "model": model,
         "usage": usage,
+        "prompt_id": prompt[0] if prompt else None,
+        "prompt_version": prompt[1] if prompt else None,
+        "prompt_variables": (prompt[2] or None) if prompt else None,
         "created_at": now(),
     }
     await db.run(INSERT, owner_id=owner_id, **row)
-    return row
+    return shaped(row)
 
 
 async def recent(

@@ -1,15 +1,23 @@
-"""Prompts of a project; at most one is active (the system prompt)."""
+"""Prompts of a project; at most one is active (the system prompt).
+
+Every content a prompt has had is kept in `prompt_versions`, numbered from 1; a version is
+never changed once written, so it can be read without a transaction.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from typing import Any
 
 import sqlalchemy as sa
 
+from ..errors import ValidationFailed
 from . import projects
 from .engine import Database, new_id, now
 from .pagination import fetch_page
-from .tables import prompts
+from .tables import prompt_versions, prompts
 
 COLUMNS = (
     prompts.c.id,
@@ -17,8 +25,16 @@ COLUMNS = (
     prompts.c.name,
     prompts.c.content,
     prompts.c.is_active,
+    prompts.c.version,
     prompts.c.created_at,
     prompts.c.updated_at,
+)
+VERSION_COLUMNS = (
+    prompt_versions.c.prompt_id,
+    prompt_versions.c.version,
+    prompt_versions.c.content,
+    prompt_versions.c.created_at,
+    prompt_versions.c.created_by,
 )
 
 
@@ -34,6 +50,29 @@ async def _deactivate_others(db: Database, project_id: str, keep_id: str) -> Non
     )
 
 
+async def _add_version(db: Database, owner_id: str, prompt: dict[str, Any]) -> None:
+    """Record the prompt's content as its version `prompt["version"]`, unless that version is
+    there already (an edit that left the content as it was)."""
+    exists = sa.exists().where(
+        prompt_versions.c.prompt_id == prompt["id"],
+        prompt_versions.c.version == prompt["version"],
+    )
+    columns = prompt_versions.c
+    values = sa.select(
+        sa.literal(prompt["id"], columns.prompt_id.type),
+        sa.literal(prompt["version"], columns.version.type),
+        sa.literal(owner_id, columns.owner_id.type),
+        sa.literal(prompt["content"], columns.content.type),
+        sa.literal(owner_id, columns.created_by.type),
+        sa.literal(prompt["updated_at"], columns.created_at.type),
+    ).where(~exists)
+    await db.execute(
+        sa.insert(prompt_versions).from_select(
+            ["prompt_id", "version", "owner_id", "content", "created_by", "created_at"], values
+        )
+    )
+
+
 async def create(
     db: Database, owner_id: str, project_id: str, *, name: str, content: str, is_active: bool
 ) -> dict[str, Any]:
@@ -44,6 +83,7 @@ async def create(
         "name": name,
         "content": content,
         "is_active": is_active,
+        "version": 1,
         "created_at": stamp,
         "updated_at": stamp,
     }
@@ -52,6 +92,7 @@ async def create(
             await projects.lock(db, project_id)
             await _deactivate_others(db, project_id, prompt_id)
         await db.execute(sa.insert(prompts).values(owner_id=owner_id, **row))
+        await _add_version(db, owner_id, row)
     return row
 
 
@@ -71,13 +112,32 @@ async def get(db: Database, owner_id: str, prompt_id: str) -> dict[str, Any] | N
 async def update(
     db: Database, owner_id: str, prompt_id: str, changes: dict[str, Any]
 ) -> dict[str, Any] | None:
-    query = (
-        sa.update(prompts)
-        .where(_mine(owner_id, prompt_id))
-        .values(**changes, updated_at=now())
-        .returning(*COLUMNS)
-    )
-    return await db.fetch_one(query)
+    """Change the name and/or content; new content becomes the prompt's next version."""
+    values = {**changes, "updated_at": now()}
+    if "content" in changes:
+        # Numbered under the row's lock: racing edits get distinct versions, none is lost.
+        values["version"] = sa.case(
+            (prompts.c.content == changes["content"], prompts.c.version),
+            else_=prompts.c.version + 1,
+        )
+    query = sa.update(prompts).where(_mine(owner_id, prompt_id)).values(**values)
+    if "content" not in changes:
+        return await db.fetch_one(query.returning(*COLUMNS))
+    async with db.transaction():
+        row = await db.fetch_one(query.returning(*COLUMNS))
+        if row is not None:
+            await _add_version(db, owner_id, row)
+    return row
+
+
+async def restore(
+    db: Database, owner_id: str, prompt_id: str, version: int
+) -> dict[str, Any] | None:
+    """Make version `version` the content again, as a new version; None when either is absent."""
+    old = await get_version(db, owner_id, prompt_id, version)
+    if old is None:
+        return None
+    return await update(db, owner_id, prompt_id, {"content": old["content"]})
 
 
 async def delete(db: Database, owner_id: str, prompt_id: str) -> bool:
@@ -94,3 +154,47 @@ async def activate(db: Database, owner_id: str, prompt_id: str) -> dict[str, Any
         await projects.lock(db, prompt["project_id"])
         await _deactivate_others(db, prompt["project_id"], prompt_id)
         return await update(db, owner_id, prompt_id, {"is_active": True})
+
+
+async def get_version(
+    db: Database, owner_id: str, prompt_id: str, version: int
+) -> dict[str, Any] | None:
+    query = sa.select(*VERSION_COLUMNS).where(
+        prompt_versions.c.prompt_id == prompt_id,
+        prompt_versions.c.owner_id == owner_id,
+        prompt_versions.c.version == version,
+    )
+    return await db.fetch_one(query)
+
+
+async def list_versions(
+    db: Database, owner_id: str, prompt_id: str, *, limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of the prompt's versions, newest first; the cursor is the last version shown."""
+    query = sa.select(*VERSION_COLUMNS).where(
+        prompt_versions.c.prompt_id == prompt_id, prompt_versions.c.owner_id == owner_id
+    )
+    if cursor is not None:
+        query = query.where(prompt_versions.c.version < _decode_version(cursor))
+    rows = await db.fetch_all(query.order_by(prompt_versions.c.version.desc()).limit(limit + 1))
+    if len(rows) > limit:
+        return rows[:limit], _encode_version(rows[limit - 1]["version"])
+    return rows, None
+
+
+def _encode_version(version: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps(["v", version]).encode()).decode().rstrip("=")
+
+
+def _decode_version(cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        tag, version = json.loads(raw)
+        if tag != "v" or type(version) is not int or not 1 <= version < 2**31:
+            raise ValueError
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as error:
+        raise ValidationFailed(
+            "cursor is not one this API issued",
+            details=[{"loc": ["query", "cursor"], "msg": "invalid cursor"}],
+        ) from error
+    return version

@@ -51,6 +51,8 @@ prompts = sa.Table(
     sa.Column("name", sa.String(NAME_MAX), nullable=False),
     sa.Column("content", sa.Text, nullable=False),
     sa.Column("is_active", sa.Boolean, nullable=False, default=False),
+    # The number of the newest row of `prompt_versions`, whose content `content` is.
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
     _timestamp("created_at"),
     _timestamp("updated_at"),
     sa.Index("ix_prompts_project_created", "project_id", "created_at", "id"),
@@ -63,6 +65,18 @@ prompts = sa.Table(
         postgresql_where=sa.text("is_active"),
         sqlite_where=sa.text("is_active"),
     ),
+)
+
+# Every content a prompt has had, numbered from 1; never updated, only added to.
+prompt_versions = sa.Table(
+    "prompt_versions",
+    metadata,
+    sa.Column("prompt_id", ID, sa.ForeignKey("prompts.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("owner_id", OWNER, nullable=False),
+    sa.Column("content", sa.Text, nullable=False),
+    sa.Column("created_by", OWNER, nullable=False),
+    _timestamp("created_at"),
 )
 
 conversations = sa.Table(
@@ -93,6 +107,11 @@ messages = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("model", sa.String(200), nullable=True),
     sa.Column("usage", sa.JSON, nullable=True),
+    # Assistant messages: the prompt version that was the system prompt, and the variables
+    # filled into it. No foreign key: a reply keeps its trace when the prompt is deleted.
+    sa.Column("prompt_id", ID, nullable=True),
+    sa.Column("prompt_version", sa.Integer, nullable=True),
+    sa.Column("prompt_variables", sa.JSON, nullable=True),
     _timestamp("created_at"),
     sa.Index("ix_messages_conversation_created", "conversation_id", "created_at", "id"),
     sa.Index("ix_messages_owner", "owner_id"),

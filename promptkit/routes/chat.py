@@ -13,6 +13,7 @@ from .. import context
 from ..chat import Ask, start_turn
 from ..chat_stream import stream_response
 from ..errors import ValidationFailed
+from ..prompt_variables import NAME
 from ..ratelimit import chat_limited
 from ..schemas import Body, Content, Name
 
@@ -20,6 +21,10 @@ blueprint = Blueprint("chat", __name__)
 
 Trigger = Literal["submit-message", "regenerate-message"]
 ConversationId = Annotated[str, Field(min_length=1, max_length=64)]
+# Values for the `{{name}}` placeholders of the system prompt.
+PromptVariables = Annotated[
+    dict[Annotated[str, Field(pattern=f"^{NAME}$")], Content], Field(max_length=100)
+]
 
 
 class ChatIn(Body):
@@ -29,6 +34,7 @@ class ChatIn(Body):
     message: Content | None = None
     trigger: Trigger = "submit-message"
     model: Name | None = None
+    prompt_variables: PromptVariables = {}
 
 
 class UIPart(BaseModel):
@@ -51,6 +57,7 @@ class UseChatIn(Body):
     messages: list[UIMessage] = []
     trigger: Trigger = "submit-message"
     model: Name | None = None
+    prompt_variables: PromptVariables = {}
 
 
 def _shape(body: Any) -> str:
@@ -91,7 +98,7 @@ def _ask(data: ChatIn | UseChatIn) -> Ask:
         if last is not None and last.role == "user":
             text = "".join(p.text or "" for p in last.parts if p.type == "text")
     if data.trigger == "regenerate-message":
-        return Ask(conversation_id, None, data.model)
+        return Ask(conversation_id, None, data.model, data.prompt_variables)
     if text is None or not text.strip():
         raise ValidationFailed(
             "the message must not be empty",
@@ -102,4 +109,4 @@ def _ask(data: ChatIn | UseChatIn) -> Ask:
     except PydanticValidationError as error:
         details = [{"loc": where, "msg": item["msg"]} for item in error.errors()]
         raise ValidationFailed("the message is invalid", details=details) from None
-    return Ask(conversation_id, text, data.model)
+    return Ask(conversation_id, text, data.model, data.prompt_variables)

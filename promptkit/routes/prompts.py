@@ -1,4 +1,4 @@
-"""Prompts: `/projects/{id}/prompts`, `/prompts/{id}` and atomic activation."""
+"""Prompts: `/projects/{id}/prompts`, `/prompts/{id}`, atomic activation, and versions."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from .. import context
 from ..db import projects
 from ..db import prompts as q
 from ..errors import NotFound
-from ..schemas import ListQuery, Page, Prompt, PromptIn, PromptPatch
+from ..schemas import ListQuery, Page, Prompt, PromptIn, PromptPatch, PromptVersion
 from . import found, page
 
 blueprint = Blueprint("prompts", __name__)
@@ -67,7 +67,7 @@ async def get_prompt(prompt_id: str) -> dict[str, Any]:
 @validate_request(PromptPatch)
 @validate_response(Prompt)
 async def update_prompt(prompt_id: str, data: PromptPatch) -> dict[str, Any]:
-    """Edit a prompt's name or content."""
+    """Edit a prompt's name or content; new content becomes the prompt's next version."""
     changes = data.model_dump(exclude_none=True)
     user_id = context.principal().user_id
     if not changes:
@@ -89,3 +89,32 @@ async def activate_prompt(prompt_id: str) -> dict[str, Any]:
     """Make this prompt the project's one active (system) prompt, atomically."""
     row = await q.activate(context.db(), context.principal().user_id, prompt_id)
     return found(row, "prompt")
+
+
+@blueprint.get("/prompts/<id:prompt_id>/versions")
+@validate_querystring(ListQuery)
+@validate_response(Page[PromptVersion])
+async def list_versions(prompt_id: str, query_args: ListQuery) -> dict[str, Any]:
+    """List a prompt's versions, newest first."""
+    user_id = context.principal().user_id
+    found(await q.get(context.db(), user_id, prompt_id), "prompt")
+    rows, cursor = await q.list_versions(
+        context.db(), user_id, prompt_id, limit=query_args.limit, cursor=query_args.cursor
+    )
+    return page(rows, cursor)
+
+
+@blueprint.get("/prompts/<id:prompt_id>/versions/<int(min=1, max=2147483647):version>")
+@validate_response(PromptVersion)
+async def get_version(prompt_id: str, version: int) -> dict[str, Any]:
+    """Read one version of a prompt."""
+    row = await q.get_version(context.db(), context.principal().user_id, prompt_id, version)
+    return found(row, "prompt version")
+
+
+@blueprint.post("/prompts/<id:prompt_id>/versions/<int(min=1, max=2147483647):version>/restore")
+@validate_response(Prompt)
+async def restore_version(prompt_id: str, version: int) -> dict[str, Any]:
+    """Make an earlier version the prompt's content again, as a new version."""
+    row = await q.restore(context.db(), context.principal().user_id, prompt_id, version)
+    return found(row, "prompt version")

@@ -1,0 +1,60 @@
+"""Prompt versions: every content a prompt has had, and the version each reply was answered by.
+
+Each existing prompt gets its current content as version 1.
+
+Revision ID: 0004
+Revises: 0001
+Create Date: 2026-12-03
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0004"
+down_revision: str | None = "0001"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+ID = sa.String(length=32)
+OWNER = sa.String(length=255)
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("prompts") as prompts:
+        prompts.add_column(sa.Column("version", sa.Integer(), server_default="1", nullable=False))
+    op.create_table(
+        "prompt_versions",
+        sa.Column("prompt_id", ID, nullable=False),
+        sa.Column("version", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("owner_id", OWNER, nullable=False),
+        sa.Column("content", sa.Text(), nullable=False),
+        sa.Column("created_by", OWNER, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["prompt_id"],
+            ["prompts.id"],
+            name="fk_prompt_versions_prompt_id_prompts",
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("prompt_id", "version", name="pk_prompt_versions"),
+    )
+    op.execute(
+        "INSERT INTO prompt_versions"
+        " (prompt_id, version, owner_id, content, created_by, created_at)"
+        " SELECT id, 1, owner_id, content, owner_id, updated_at FROM prompts"
+    )
+    with op.batch_alter_table("messages") as messages:
+        messages.add_column(sa.Column("prompt_id", ID, nullable=True))
+        messages.add_column(sa.Column("prompt_version", sa.Integer(), nullable=True))
+        messages.add_column(sa.Column("prompt_variables", sa.JSON(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("messages") as messages:
+        for column in ("prompt_variables", "prompt_version", "prompt_id"):
+            messages.drop_column(column)
+    op.drop_table("prompt_versions")
+    with op.batch_alter_table("prompts") as prompts:
+        prompts.drop_column("version")
