@@ -9,6 +9,7 @@ can act while a reply is in flight. (This module holds no tests.)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -115,8 +116,14 @@ class Server:
         ]
         self.log = self.log_path.open("wb")
         self.sigterm_sent = False
+        # A session of its own, so that `kill` reaches its workers too (they would be orphaned).
         self.process = subprocess.Popen(
-            command, cwd=workdir, env=env, stdout=self.log, stderr=subprocess.STDOUT
+            command,
+            cwd=workdir,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def wait_ready(self, timeout: float = 30) -> None:
@@ -149,9 +156,9 @@ class Server:
             self.log.close()
 
     def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)  # the server and every worker it started
+        self.process.wait()
         self.log.close()
 
     def output(self) -> str:
