@@ -31,6 +31,7 @@ from .routes import (
     projects,
     prompts,
     request_class,
+    search,
 )
 from .settings import Settings
 
@@ -77,7 +78,7 @@ def create_app(settings: Settings | None = None, *, plugins: Iterable[object] = 
         redoc_ui_path=None,
         scalar_ui_path=None,
     )
-    for module in (health, projects, prompts, conversations, chat, files):
+    for module in (health, projects, prompts, conversations, chat, files, search):
         app.register_blueprint(module.blueprint)
 
     @app.before_serving

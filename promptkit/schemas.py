@@ -124,6 +124,13 @@ class Message(BaseModel):
     created_at: datetime
 
 
+class SearchHit(BaseModel):
+    conversation: Conversation
+    message_id: str | None  # None when only the title matched
+    snippet: str  # plain text; `highlights` are [start, end) offsets into it, in code points
+    highlights: list[tuple[int, int]]
+
+
 T = TypeVar("T")
 
 

@@ -3,7 +3,7 @@
 Each existing prompt gets its current content as version 1.
 
 Revision ID: 0004
-Revises: 0001
+Revises: 0003
 Create Date: 2026-12-03
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004"
-down_revision: str | None = "0001"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -22,8 +22,9 @@ OWNER = sa.String(length=255)
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("prompts") as prompts:
-        prompts.add_column(sa.Column("version", sa.Integer(), server_default="1", nullable=False))
+    # Plain ALTER TABLE on both databases (SQLite 3.35+ drops columns too): rebuilding the
+    # table, as Alembic's batch mode does, would drop the search triggers on `messages`.
+    op.add_column("prompts", sa.Column("version", sa.Integer(), server_default="1", nullable=False))
     op.create_table(
         "prompt_versions",
         sa.Column("prompt_id", ID, nullable=False),
@@ -45,16 +46,13 @@ def upgrade() -> None:
         " (prompt_id, version, owner_id, content, created_by, created_at)"
         " SELECT id, 1, owner_id, content, owner_id, updated_at FROM prompts"
     )
-    with op.batch_alter_table("messages") as messages:
-        messages.add_column(sa.Column("prompt_id", ID, nullable=True))
-        messages.add_column(sa.Column("prompt_version", sa.Integer(), nullable=True))
-        messages.add_column(sa.Column("prompt_variables", sa.JSON(), nullable=True))
+    op.add_column("messages", sa.Column("prompt_id", ID, nullable=True))
+    op.add_column("messages", sa.Column("prompt_version", sa.Integer(), nullable=True))
+    op.add_column("messages", sa.Column("prompt_variables", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("messages") as messages:
-        for column in ("prompt_variables", "prompt_version", "prompt_id"):
-            messages.drop_column(column)
+    for column in ("prompt_variables", "prompt_version", "prompt_id"):
+        op.drop_column("messages", column)
     op.drop_table("prompt_versions")
-    with op.batch_alter_table("prompts") as prompts:
-        prompts.drop_column("version")
+    op.drop_column("prompts", "version")
