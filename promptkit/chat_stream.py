@@ -14,6 +14,7 @@ app awaits at shutdown, so neither can be lost to the cancellation.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
@@ -100,10 +101,12 @@ async def _events(turn: Turn) -> AsyncGenerator[bytes, None]:
                     watch.failed()
                     finishing = True
                     status = "error" if text else None
-                    await run_to_completion(
-                        turn.app, _finish(turn, pump, lease_keeper, status, text, None), STORING
-                    )
-                    error = part({"type": "error", "errorText": _safe_text(item)})
+                    error_text = _safe_text(item)
+                    with contextlib.suppress(Exception):  # logged by the task; the error goes out
+                        await run_to_completion(
+                            turn.app, _finish(turn, pump, lease_keeper, status, text, None), STORING
+                        )
+                    error = part({"type": "error", "errorText": error_text})
                     yield b"".join(out) + error + DONE
                     return
             if out:

@@ -405,10 +405,20 @@ async def test_no_provider_configured_falls_back_to_the_offline_echo(make_app, a
     assert events[-3]["messageMetadata"]["model"] == "echo"
 
 
-async def test_conversation_deleted_while_streaming_ends_with_an_error_part(client, auth, fake):
+@pytest.mark.parametrize(
+    ("error_after", "error_text"),
+    [
+        (None, "the reply could not be stored"),
+        # The provider fails after the deletion: its `error` reply has nowhere to go either.
+        (2, "the model provider failed while answering"),
+    ],
+)
+async def test_conversation_deleted_while_streaming_ends_with_an_error_part(
+    client, auth, fake, error_after, error_text
+):
     alice = auth("alice")
     conversation = await new_conversation(client, alice)
-    fake.default = Script(tokens=["a", "b", "c"], delay=0.2)
+    fake.default = Script(tokens=["a", "b", "c"], delay=0.2, error_after=error_after)
     headers = {**alice, "Content-Type": "application/json"}
     async with client.request("/chat", method="POST", headers=headers) as connection:
         await connection.send(
@@ -421,4 +431,5 @@ async def test_conversation_deleted_while_streaming_ends_with_an_error_part(clie
         while b"[DONE]" not in body:
             body += await asyncio.wait_for(connection.receive(), timeout=5)
     events = parse_events(body)
-    assert events[-2] == {"type": "error", "errorText": "the reply could not be stored"}
+    assert events[-1] == "[DONE]"
+    assert events[-2] == {"type": "error", "errorText": error_text}

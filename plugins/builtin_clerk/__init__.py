@@ -14,7 +14,7 @@ import aiohttp
 import click
 from quart import Quart, Request
 
-from promptkit import Principal, ServiceUnavailable, hookimpl
+from promptkit import AuthenticationError, Principal, ServiceUnavailable, hookimpl
 
 from . import commands
 from .config import ClerkConfig
@@ -35,6 +35,8 @@ SESSION_COOKIE = "__session"
 class ClerkState:
     verifier: Verifier
     http: aiohttp.ClientSession | None = None
+    # Origins a `__session` cookie is accepted from; None: the cookie is not a credential.
+    cookie_origins: frozenset[str] | None = None
 
     async def close(self) -> None:
         if self.http is not None:
@@ -74,7 +76,8 @@ async def startup(app: Quart) -> None:
             local_key_path(settings.data_dir),
             "!" * 78,
         )
-    app.extensions[EXTENSION] = ClerkState(Verifier(config, keys), http)
+    cookie_origins = frozenset(settings.cors_origins) if config.accept_cookie else None
+    app.extensions[EXTENSION] = ClerkState(Verifier(config, keys), http, cookie_origins)
 
 
 @hookimpl
@@ -86,17 +89,18 @@ async def shutdown(app: Quart) -> None:
 
 @hookimpl(trylast=True)
 async def authenticate(request: Request, app: Quart) -> Principal | None:
-    token = session_token(request)
+    state: ClerkState | None = app.extensions.get(EXTENSION)
+    token = session_token(request, state.cookie_origins if state else None)
     if token is None:
         return None
-    state: ClerkState | None = app.extensions.get(EXTENSION)
     if state is None:
         raise ServiceUnavailable("authentication is not ready")
     return await state.verifier.verify(token)
 
 
-def session_token(request: Request) -> str | None:
-    """The bearer token, else the `__session` cookie; None when neither looks like a JWT.
+def session_token(request: Request, cookie_origins: frozenset[str] | None) -> str | None:
+    """The bearer token, else (when CLERK_ACCEPT_COOKIE is on) the `__session` cookie; None
+    when neither looks like a JWT.
 
     A credential that is not a compact JWS (three dot-separated parts) is not ours: passing
     lets another `authenticate` plugin claim it, and the kernel answers 401 if none does.
@@ -104,9 +108,28 @@ def session_token(request: Request) -> str | None:
     scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "bearer":
         token = credential.strip()
-    else:
+    elif cookie_origins is not None:
         token = request.cookies.get(SESSION_COOKIE, "").strip()
+        if token.count(".") == 2:
+            _check_cookie_origin(request, cookie_origins)
+    else:
+        return None
     return token if token.count(".") == 2 else None
+
+
+def _check_cookie_origin(request: Request, allowed: frozenset[str]) -> None:
+    """A browser sends the cookie with requests other sites start (CSRF): accept it only from
+    an allowed `Origin`, or, with no `Origin`, when the browser says the request is same-origin.
+    """
+    origin = request.headers.get("Origin")
+    if origin is not None:
+        if origin.rstrip("/") in allowed:
+            return
+    elif request.headers.get("Sec-Fetch-Site") == "same-origin":
+        return
+    raise AuthenticationError(
+        "a session cookie is accepted only from an origin in PROMPTKIT_CORS_ORIGINS"
+    )
 
 
 @hookimpl

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 # Any of these means "this deployment talks to a real Clerk instance": the local key is then off.
 PRODUCTION_NAMES = (
@@ -34,6 +36,9 @@ class ClerkConfig:
     jwks_min_refresh_seconds: float = 30.0
     # Keys older than this are refetched on the next request; on failure the old ones stay.
     jwks_max_age_seconds: float = 300.0
+    # The `__session` cookie as a credential: off, since a cookie rides along on cross-site
+    # requests (CSRF); when on, only from an origin in PROMPTKIT_CORS_ORIGINS.
+    accept_cookie: bool = False
 
     @property
     def uses_local_key(self) -> bool:
@@ -60,7 +65,10 @@ class ClerkConfig:
             jwks_timeout_seconds=_number(environ, "CLERK_JWKS_TIMEOUT_SECONDS", 3.0),
             jwks_min_refresh_seconds=_number(environ, "CLERK_JWKS_MIN_REFRESH_SECONDS", 30.0),
             jwks_max_age_seconds=_number(environ, "CLERK_JWKS_MAX_AGE_SECONDS", 300.0),
+            accept_cookie=_flag(environ, "CLERK_ACCEPT_COOKIE"),
         )
+        if config.jwks_url:
+            _check_jwks_url(config.jwks_url)
         if config.uses_local_key:
             half_set = [name for name in PRODUCTION_NAMES if text(name)]
             if half_set:
@@ -70,6 +78,30 @@ class ClerkConfig:
                     "set one of them to verify Clerk session tokens"
                 )
         return config
+
+
+def _check_jwks_url(url: str) -> None:
+    """The JWKS request carries CLERK_SECRET_KEY: plain HTTP only to this machine."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if parts.scheme == "http" and _is_loopback(parts.hostname):
+        return
+    raise ConfigError(
+        "CLERK_JWKS_URL must be an https:// URL (http:// only to a loopback host such as "
+        "127.0.0.1 or localhost)"
+    )
+
+
+def _is_loopback(host: str | None) -> bool:
+    if host is None:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _number(environ: Mapping[str, str], name: str, default: float) -> float:

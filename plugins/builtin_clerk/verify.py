@@ -41,11 +41,14 @@ _CLAIM_REASONS = {
 
 # How many verified tokens a worker remembers (the least recently used go first).
 VERIFIED_TOKENS = 10_000
+# The longest a verified token is remembered, whatever its `exp`: a key removed from the JWKS
+# (or the local key replaced) stops admitting its tokens within this time.
+REMEMBER_SECONDS = 60.0
 
 
 class _Verified(NamedTuple):
     principal: Principal
-    expires: float  # the token's `exp` plus the clock skew, in seconds since the epoch
+    expires: float  # when it is forgotten: its `exp` plus the skew, at most REMEMBER_SECONDS on
 
 
 class Verifier:
@@ -59,7 +62,8 @@ class Verifier:
         self.claims_registry = jwt.JWTClaimsRegistry(leeway=config.clock_skew_seconds, **options)
         # A browser sends the same session token with every request of its minute of life, and
         # the RSA signature is most of a verification's cost: a token that passed every check
-        # is remembered, by its SHA-256, until it expires. Refusals are never remembered.
+        # is remembered, by its SHA-256, until it expires or for REMEMBER_SECONDS, whichever
+        # comes first. Refusals are never remembered.
         self._verified: TLRUCache[bytes, _Verified] = TLRUCache(
             VERIFIED_TOKENS, lambda _digest, verified, _now: verified.expires, timer=time.time
         )
@@ -70,7 +74,10 @@ class Verifier:
         if verified is None:
             decoded = await self._decode_with_current_keys(token)
             claims = self._check_claims(decoded.claims)
-            expires = float(claims["exp"]) + self.config.clock_skew_seconds
+            expires = min(
+                float(claims["exp"]) + self.config.clock_skew_seconds,
+                time.time() + REMEMBER_SECONDS,
+            )
             verified = self._verified[digest] = _Verified(principal_from(claims), expires)
         return verified.principal
 
