@@ -78,7 +78,8 @@ export function Chat({ conversationId, initialMessages, onReply }: {
       <StickToBottom className="scroller" resize="smooth" initial="instant">
         <StickToBottom.Content className="messages-wrap">
           {messages.length === 0 && <Suggestions onPick={send} />}
-          <ol className="messages" role="log" aria-label="Messages">
+          <div role="log" aria-label="Chat history">
+          <ol className="messages">
             {messages.map((message, index) => (
               <MessageItem
                 key={message.id}
@@ -89,6 +90,7 @@ export function Chat({ conversationId, initialMessages, onReply }: {
               />
             ))}
           </ol>
+          </div>
           {status === "submitted" && (
             <p className="muted small thinking" aria-live="polite">
               Thinking…
