@@ -187,7 +187,7 @@ test("rename inline and delete after a confirmation, from the sidebar", { timeou
   await current.getByRole("button", { name: "Delete", exact: true }).click();
   await current.getByRole("button", { name: "Confirm delete" }).click();
   await page.waitForURL(/\/projects\//);
-  await sidebar.getByTestId("conversation").nth(count - 2).waitFor();
+  await sidebar.getByRole("link", { name: "Renamed chat" }).waitFor({ state: "detached" });
   assert.equal(await sidebar.getByTestId("conversation").count(), count - 1);
   assert.equal(await sidebar.getByRole("link", { name: "Renamed chat" }).count(), 0);
   assert.deepEqual(browser.errors, []);
