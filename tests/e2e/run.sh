@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End to end in a real browser: build the Next.js example, start promptkit (fresh SQLite, the
 # offline echo provider, local tokens) and the app on free loopback ports, then drive the app in
-# Debian's headless Chromium (chat.test.mjs). The screenshot lands in tests/e2e/artifacts/.
+# Debian's headless Chromium: chat, outage and layout tests, and search.test.mjs where promptkit
+# answers GET /search. Screenshots land in tests/e2e/artifacts/.
 # Needs: `make install` done, Node.js 20.9+, and `chromium` (apt-get install chromium).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -9,7 +10,7 @@ APP="$ROOT/examples/nextjs-chat"
 E2E="$ROOT/tests/e2e"
 PROMPTKIT="${PROMPTKIT:-$ROOT/.venv/bin/promptkit}"
 export CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
-export SCREENSHOT="${SCREENSHOT:-$E2E/artifacts/chat.png}"
+export ARTIFACTS="${ARTIFACTS:-$E2E/artifacts}"
 export NEXT_TELEMETRY_DISABLED=1 PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 
 [ -x "$CHROMIUM" ] || { echo "no browser at $CHROMIUM: apt-get install chromium" >&2; exit 1; }
@@ -34,6 +35,7 @@ PIDS=()
 cleanup() {
   status=$?
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  [ -f "$WORK/promptkit.pid" ] && kill "$(cat "$WORK/promptkit.pid")" 2>/dev/null || true
   wait 2>/dev/null || true
   if [ "$status" -ne 0 ]; then
     echo "== promptkit log (tail)" >&2; tail -n 30 "$WORK/promptkit.log" >&2 || true
@@ -50,10 +52,17 @@ OFFLINE=(env -u OPENAI_API_KEY -u OPENAI_BASE_URL -u ANTHROPIC_API_KEY -u CLERK_
   -u PROMPTKIT_DISABLED_PLUGINS -u PROMPTKIT_RATE_LIMIT -u REDIS_URL
   DATABASE_URL="sqlite:///$WORK/promptkit.sqlite3" PROMPTKIT_DATA_DIR="$WORK/data")
 
-(cd "$WORK" && exec "${OFFLINE[@]}" PROMPTKIT_CORS_ORIGINS="$APP_URL" \
-  "$PROMPTKIT" serve --port "$PROMPTKIT_PORT" > "$WORK/promptkit.log" 2>&1) &
-PIDS+=($!)
-(cd "$APP" && exec "${OFFLINE[@]}" PROMPTKIT_URL="http://127.0.0.1:$PROMPTKIT_PORT" \
+# promptkit starts from a script, so that outage.test.mjs can stop it and start it again.
+export PROMPTKIT_URL="http://127.0.0.1:$PROMPTKIT_PORT"
+export PROMPTKIT_START="$WORK/start-promptkit.sh" PROMPTKIT_PID_FILE="$WORK/promptkit.pid"
+{
+  printf 'cd %q\n' "$WORK"
+  printf 'echo $$ > %q\n' "$PROMPTKIT_PID_FILE"
+  printf 'exec'; printf ' %q' "${OFFLINE[@]}" PROMPTKIT_CORS_ORIGINS="$APP_URL" \
+    "$PROMPTKIT" serve --port "$PROMPTKIT_PORT"; printf ' >> %q 2>&1\n' "$WORK/promptkit.log"
+} > "$PROMPTKIT_START"
+bash "$PROMPTKIT_START" &
+(cd "$APP" && exec "${OFFLINE[@]}" PROMPTKIT_URL="$PROMPTKIT_URL" \
   PROMPTKIT_CLI="$PROMPTKIT" PROMPTKIT_CLI_CWD="$WORK" PROMPTKIT_LOCAL_USER=e2e-user \
   node node_modules/next/dist/bin/next start -H 127.0.0.1 -p "$APP_PORT" > "$WORK/next.log" 2>&1) &
 PIDS+=($!)
@@ -63,8 +72,13 @@ wait_for() {
   echo "nothing answered at $1" >&2
   return 1
 }
-wait_for "http://127.0.0.1:$PROMPTKIT_PORT/health"
+wait_for "$PROMPTKIT_URL/health"
 wait_for "$APP_URL/api/local-token"
 
-echo "the screenshot goes to $SCREENSHOT"
-(cd "$E2E" && node --test chat.test.mjs)
+FILES=(chat.test.mjs layout.test.mjs outage.test.mjs)
+# Search arrives with its own backend route: its test runs once promptkit has GET /search.
+search_status="$(curl -s -o /dev/null -w '%{http_code}' "$PROMPTKIT_URL/search?q=x")"
+if [ "$search_status" != 404 ]; then FILES+=(search.test.mjs); else echo "GET /search answers 404: search.test.mjs skipped"; fi
+echo "screenshots go to $ARTIFACTS"
+# One file at a time: outage.test.mjs stops the promptkit that the others talk to.
+(cd "$E2E" && node --test --test-concurrency=1 "${FILES[@]}")

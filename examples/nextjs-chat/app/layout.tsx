@@ -1,6 +1,7 @@
 import { ClerkProvider } from "@clerk/nextjs";
 import type { Metadata } from "next";
 import { connection } from "next/server";
+import { ThemeProvider } from "next-themes";
 import type { ReactNode } from "react";
 
 import { ClerkSession, LocalSession } from "@/components/session";
@@ -14,15 +15,17 @@ export default async function RootLayout({ children }: { children: ReactNode }) 
   await connection(); // read the configuration per request, not once at build time
   const config = readConfig();
   return (
-    <html lang="en">
+    <html lang="en" suppressHydrationWarning>
       <body>
-        {config.clerkPublishableKey ? (
-          <ClerkProvider publishableKey={config.clerkPublishableKey}>
-            <ClerkSession config={config}>{children}</ClerkSession>
-          </ClerkProvider>
-        ) : (
-          <LocalSession config={config}>{children}</LocalSession>
-        )}
+        <ThemeProvider attribute="class" defaultTheme="system" enableSystem>
+          {config.clerkPublishableKey ? (
+            <ClerkProvider publishableKey={config.clerkPublishableKey}>
+              <ClerkSession config={config}>{children}</ClerkSession>
+            </ClerkProvider>
+          ) : (
+            <LocalSession config={config}>{children}</LocalSession>
+          )}
+        </ThemeProvider>
       </body>
     </html>
   );

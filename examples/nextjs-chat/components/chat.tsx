@@ -5,10 +5,14 @@
 import { useChat } from "@ai-sdk/react";
 import { DefaultChatTransport, type UIMessage } from "ai";
 import { useMemo, useState } from "react";
+import { StickToBottom, useStickToBottomContext } from "use-stick-to-bottom";
 
-import { authHeaders } from "@/lib/promptkit";
+import { authHeaders, unreachable } from "@/lib/promptkit";
 
+import { Composer } from "./composer";
+import { MessageItem } from "./message-item";
 import { usePromptkit } from "./session";
+import { Suggestions } from "./suggestions";
 
 type Metadata = {
   model?: string;
@@ -17,9 +21,11 @@ type Metadata = {
 };
 export type ChatMessage = UIMessage<Metadata>;
 
-export function Chat({ conversationId, initialMessages }: {
+export function Chat({ conversationId, initialMessages, onReply }: {
   conversationId: string;
   initialMessages: ChatMessage[];
+  /** Called after each reply, so the page can re-read a title promptkit made meanwhile. */
+  onReply?: () => void;
 }) {
   const { api, getToken, config } = usePromptkit();
   const transport = useMemo(
@@ -30,72 +36,103 @@ export function Chat({ conversationId, initialMessages }: {
       }),
     [api, getToken],
   );
-  const { messages, sendMessage, status, error, stop } = useChat<ChatMessage>({
-    id: conversationId,
-    messages: initialMessages,
-    transport,
-  });
   const [input, setInput] = useState("");
+  // The text of the send that failed, put back in the composer so it is never lost.
+  const [unsent, setUnsent] = useState<string | null>(null);
+  const { messages, setMessages, sendMessage, regenerate, status, error, clearError, stop } =
+    useChat<ChatMessage>({
+      id: conversationId,
+      messages: initialMessages,
+      transport,
+      onFinish: () => onReply?.(),
+    });
   // Which provider answers is promptkit's choice by model name (e.g. claude-* with the Anthropic
   // plugin); empty asks for promptkit's default model.
   const [model, setModel] = useState(config.model);
   const busy = status === "submitted" || status === "streaming";
+  const options = () => (model.trim() ? { body: { model: model.trim() } } : undefined);
 
-  function onSend(event: React.FormEvent) {
-    event.preventDefault();
-    if (!input.trim() || busy) return;
-    void sendMessage({ text: input }, model.trim() ? { body: { model: model.trim() } } : undefined);
+  function send(text: string) {
+    if (!text.trim() || busy) return;
+    setUnsent(text);
     setInput("");
+    sendMessage({ text }, options()).then(
+      () => setUnsent(null),
+      () => {},
+    );
   }
 
+  function retry() {
+    // Drop the failed user message from the screen and send its text again, exactly once.
+    const text = unsent ?? input;
+    const last = messages[messages.length - 1];
+    if (last?.role === "user") setMessages(messages.slice(0, -1));
+    clearError();
+    setInput("");
+    send(text);
+  }
+
+  const lastAssistant = messages.findLastIndex((message) => message.role === "assistant");
   return (
-    <section aria-label="Chat" data-status={status}>
-      <ol className="messages">
-        {messages.map((message) => (
-          <li key={message.id} data-testid="message" data-role={message.role} className={message.role}>
-            <span className="who">{message.role === "user" ? "You" : "Assistant"}</span>
-            <div className="text">{textOf(message)}</div>
-            {message.metadata?.model && <span className="muted small">{message.metadata.model}</span>}
-          </li>
-        ))}
-      </ol>
+    <section aria-label="Chat" data-status={status} className="chat">
+      <StickToBottom className="scroller" resize="smooth" initial="instant">
+        <StickToBottom.Content className="messages-wrap">
+          {messages.length === 0 && <Suggestions onPick={send} />}
+          <div role="log" aria-label="Chat history">
+          <ol className="messages">
+            {messages.map((message, index) => (
+              <MessageItem
+                key={message.id}
+                message={message}
+                onRegenerate={
+                  index === lastAssistant && !busy ? () => void regenerate(options()) : undefined
+                }
+              />
+            ))}
+          </ol>
+          </div>
+          {status === "submitted" && (
+            <p className="muted small thinking" aria-live="polite">
+              Thinking…
+            </p>
+          )}
+        </StickToBottom.Content>
+        <ScrollToLatest />
+      </StickToBottom>
       {error && (
-        <p className="error" role="alert">
-          {readable(error)}
-        </p>
-      )}
-      <form onSubmit={onSend} className="row composer">
-        <label className="grow">
-          Message
-          <input value={input} onChange={(e) => setInput(e.target.value)} autoFocus />
-        </label>
-        <label>
-          Model
-          <input
-            value={model}
-            onChange={(e) => setModel(e.target.value)}
-            placeholder="promptkit's default"
-            size={18}
-          />
-        </label>
-        {busy ? (
-          <button type="button" onClick={() => stop()}>
-            Stop
+        <div className="error-box" role="alert">
+          <span>{readable(error, api.chatUrl.replace(/\/chat$/, ""))}</span>
+          <button type="button" onClick={retry}>
+            Retry
           </button>
-        ) : (
-          <button type="submit">Send</button>
-        )}
-      </form>
+        </div>
+      )}
+      <Composer
+        input={error && unsent && !input ? unsent : input}
+        setInput={setInput}
+        model={model}
+        setModel={setModel}
+        busy={busy}
+        onSend={() => (error ? retry() : send(input))}
+        onStop={() => void stop()}
+      />
     </section>
   );
 }
 
-function textOf(message: ChatMessage): string {
-  return message.parts.map((part) => (part.type === "text" ? part.text : "")).join("");
+function ScrollToLatest() {
+  const { isAtBottom, scrollToBottom } = useStickToBottomContext();
+  if (isAtBottom) return null;
+  return (
+    <button type="button" className="scroll-latest" onClick={() => void scrollToBottom()}>
+      Scroll to latest
+    </button>
+  );
 }
 
 /** A failed POST /chat surfaces as an Error holding promptkit's JSON error body. */
-function readable(error: Error): string {
+function readable(error: Error, baseUrl: string): string {
+  if (error instanceof TypeError) return unreachable(baseUrl); // "Failed to fetch"
   try {
     return JSON.parse(error.message)?.error?.message ?? error.message;
   } catch {

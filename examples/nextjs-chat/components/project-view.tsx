@@ -1,25 +1,33 @@
 "use client";
-import { ConversationsPanel } from "./conversations-panel";
+// A project's page: the sidebar, and the project's settings (prompts and files).
 import { FilesPanel } from "./files-panel";
 import { PromptsPanel } from "./prompts-panel";
 import { usePromptkit } from "./session";
+import { Sidebar } from "./sidebar";
 import { useLoad } from "./use-load";
 
 export function ProjectView({ projectId }: { projectId: string }) {
   const { api } = usePromptkit();
   const project = useLoad(() => api.getProject(projectId), [api, projectId]);
-  if (project.error) return <main className="error">{project.error}</main>;
-  if (!project.data) return <main className="muted">Loading…</main>;
+  const conversations = useLoad(() => api.listConversations(projectId), [api, projectId]);
   return (
-    <main>
-      <h1>{project.data.name}</h1>
-      <div className="columns">
-        <PromptsPanel projectId={projectId} />
-        <div>
-          <ConversationsPanel projectId={projectId} />
-          <FilesPanel projectId={projectId} />
-        </div>
-      </div>
-    </main>
+    <div className="shell">
+      <Sidebar projectId={projectId} conversations={conversations} />
+      <main className="settings">
+        {project.error ? (
+          <p className="error" role="alert">{project.error}</p>
+        ) : !project.data ? (
+          <p className="muted">Loading…</p>
+        ) : (
+          <>
+            <h1>{project.data.name}</h1>
+            <div className="columns">
+              <PromptsPanel projectId={projectId} />
+              <FilesPanel projectId={projectId} />
+            </div>
+          </>
+        )}
+      </main>
+    </div>
   );
 }

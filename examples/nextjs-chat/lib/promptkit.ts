@@ -44,6 +44,17 @@ export type StoredFile = {
 
 type Page<T> = { data: T[]; next_cursor: string | null };
 
+/** One hit of `GET /search`: the conversation, the matching message (if any) and where it matched. */
+export type SearchHit = {
+  conversation: Conversation;
+  message_id: string | null;
+  snippet: string;
+  highlights: [number, number][];
+};
+
+/** Models to offer until promptkit answers `GET /models`; empty asks for promptkit's default. */
+export const FALLBACK_MODELS = ["", "echo"];
+
 export type GetToken = () => Promise<string | null>;
 
 /** An answer in promptkit's error shape `{"error": {"code", "message"}}`. */
@@ -55,6 +66,11 @@ export class PromptkitError extends Error {
   ) {
     super(message);
   }
+}
+
+/** What a person reads when the browser cannot reach promptkit at all (fetch's TypeError). */
+export function unreachable(baseUrl: string): string {
+  return `Can't reach the promptkit server at ${baseUrl}. Check that it is running, then retry.`;
 }
 
 export async function authHeaders(getToken: GetToken): Promise<Record<string, string>> {
@@ -72,7 +88,12 @@ export function createPromptkit(baseUrl: string, getToken: GetToken) {
       headers["Content-Type"] = "application/json";
       payload = JSON.stringify(body);
     }
-    const response = await fetch(`${baseUrl}${path}`, { method, headers, body: payload });
+    let response: Response;
+    try {
+      response = await fetch(`${baseUrl}${path}`, { method, headers, body: payload });
+    } catch {
+      throw new PromptkitError(0, "unreachable", unreachable(baseUrl));
+    }
     if (response.status === 204) return undefined as T;
     const json = await response.json().catch(() => null);
     if (!response.ok) {
@@ -127,6 +148,29 @@ export function createPromptkit(baseUrl: string, getToken: GetToken) {
       request<Conversation>("POST", `/projects/${id(projectId)}/conversations`, { title }),
     getConversation: (conversationId: string) =>
       request<Conversation>("GET", `/conversations/${id(conversationId)}`),
+    renameConversation: (conversationId: string, title: string) =>
+      request<Conversation>("PATCH", `/conversations/${id(conversationId)}`, { title }),
+    deleteConversation: (conversationId: string) =>
+      request<void>("DELETE", `/conversations/${id(conversationId)}`),
+    /** Conversations matching `q`; an empty list where promptkit has no search route (404). */
+    search: async (projectId: string, q: string) => {
+      try {
+        const query = `q=${id(q)}&project_id=${id(projectId)}`;
+        return (await request<Page<SearchHit>>("GET", `/search?${query}`)).data;
+      } catch (error) {
+        if (error instanceof PromptkitError && error.status === 404) return [];
+        throw error;
+      }
+    },
+    /** The model names promptkit offers, or the fallback list where it has no `GET /models`. */
+    listModels: async () => {
+      try {
+        const page = await request<Page<{ id: string }>>("GET", "/models");
+        return ["", ...page.data.map((model) => model.id)];
+      } catch {
+        return FALLBACK_MODELS;
+      }
+    },
     listMessages: (conversationId: string) =>
       allPages<Message>(`/conversations/${id(conversationId)}/messages`),
 
