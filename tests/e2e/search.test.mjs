@@ -23,9 +23,16 @@ test("search as you type, the match marked, Enter opens it", { timeout: 90_000 }
   const target = page.url();
   await newChat(page);
 
-  await page.keyboard.press("Control+k");
   const box = page.getByRole("searchbox", { name: "Search" });
-  assert.ok(await box.evaluate((element) => element === document.activeElement));
+  await box.waitFor();
+  // The shortcut is listened for once the page has hydrated: press until it is heard, a few times.
+  let focused = false;
+  for (let attempt = 0; attempt < 20 && !focused; attempt++) {
+    await page.keyboard.press("Control+k");
+    focused = await box.evaluate((element) => element === document.activeElement);
+    if (!focused) await page.waitForTimeout(100);
+  }
+  assert.ok(focused, "Ctrl+K focuses the search box");
   await box.pressSequentially(word.slice(0, 9));
   const results = page.getByRole("list", { name: "Search results" });
   await results.locator("mark").first().waitFor();
