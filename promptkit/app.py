@@ -161,7 +161,8 @@ class _OpenAPI(OpenAPIProvider):
                 responses.update((str(status), item) for status, item in raw.items())
                 if method == "delete" and not any(s.startswith("2") for s in responses):
                     responses["204"] = {"description": "Deleted; no body"}
-                operation["responses"] = {**responses, "default": error}
+                # Ranges, not `default`: a 2xx that quart-schema does not know stays undocumented.
+                operation["responses"] = {**responses, "4XX": error, "5XX": error}
         return paths, components
 
 

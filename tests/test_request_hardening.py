@@ -106,7 +106,8 @@ async def test_the_openapi_document_is_valid_openapi_3_1(client):
     validate(document)  # raises on the first violation
     chat = document["paths"]["/chat"]["post"]["responses"]
     assert "text/event-stream" in chat["200"]["content"]
-    error_schema = chat["default"]["content"]["application/json"]["schema"]
+    assert chat["5XX"] == chat["4XX"]
+    error_schema = chat["4XX"]["content"]["application/json"]["schema"]
     assert error_schema["properties"]["error"] == {"$ref": "#/components/schemas/ErrorBody"}
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
