@@ -8,8 +8,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from quart import Quart, Response, g, jsonify, request
-from quart_schema import QuartSchema, RequestSchemaValidationError
+from quart_schema import OpenAPIProvider, QuartSchema, RequestSchemaValidationError
 from quart_schema.validation import QuerystringValidationError
+from werkzeug.exceptions import BadRequest as WerkzeugBadRequest
 from werkzeug.exceptions import HTTPException
 
 from . import context, cors, graceful, metrics, observability, ratelimit
@@ -17,6 +18,8 @@ from .db import Database
 from .errors import (
     ApiError,
     AuthenticationError,
+    BadRequest,
+    PayloadTooLarge,
     RateLimited,
     UnsupportedMediaType,
     ValidationFailed,
@@ -33,6 +36,7 @@ from .routes import (
     request_class,
     search,
 )
+from .schemas import OPENAPI_RESPONSES, Error
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -77,6 +81,7 @@ def create_app(settings: Settings | None = None, *, plugins: Iterable[object] = 
         security=[{"bearer": []}],
         redoc_ui_path=None,
         scalar_ui_path=None,
+        openapi_provider_class=_OpenAPI,
     )
     for module in (health, projects, prompts, conversations, chat, files, search):
         app.register_blueprint(module.blueprint)
@@ -113,8 +118,53 @@ def create_app(settings: Settings | None = None, *, plugins: Iterable[object] = 
 
     ratelimit.init_app(app)  # after authenticate: limits are per user
 
+    @app.before_request
+    async def decode_json_body() -> None:
+        """Every way a JSON body can fail to decode is a 400 here, before any view runs.
+
+        Quart raises these from deep inside `get_json` (a `UnicodeDecodeError`, a
+        `RecursionError`) where no handler can tell them from a bug. The parsed body stays
+        cached on the request, so views and `validate_request` do not parse it again. A JSON
+        body of the wrong shape is the views' 422; an empty one is left to them too.
+        """
+        if request.url_rule is None or not request.is_json:
+            return
+        if not await request.get_data(cache=True):
+            return
+        try:
+            await request.get_json()
+        except UnicodeDecodeError:
+            raise BadRequest("the body is not valid UTF-8") from None
+        except RecursionError:
+            raise BadRequest("the JSON body is nested too deeply") from None
+        except WerkzeugBadRequest:
+            raise BadRequest("the body is not valid JSON") from None
+
     _register_error_handlers(app)
     return app
+
+
+class _OpenAPI(OpenAPIProvider):
+    """quart-schema's document, plus what it cannot describe: the responses a view declares
+    with `schemas.document_raw_responses` (a stream), a DELETE's empty 204, and every
+    operation's errors in the one error shape."""
+
+    def build_paths(self, rule: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        paths, components = super().build_paths(rule)
+        raw = getattr(self._app.view_functions[rule.endpoint], OPENAPI_RESPONSES, {})
+        error, error_components = self.build_response_object(Error, None)
+        components.update(error_components)
+        error["description"] = 'An error, as `{"error": {"code", "message"}}`'
+        for operations in paths.values():
+            for method, operation in operations.items():
+                # String keys throughout: the document's JSON is written with sorted keys.
+                responses = {str(status): item for status, item in operation["responses"].items()}
+                responses.update((str(status), item) for status, item in raw.items())
+                if method == "delete" and not any(s.startswith("2") for s in responses):
+                    responses["204"] = {"description": "Deleted; no body"}
+                # Ranges, not `default`: a 2xx that quart-schema does not know stays undocumented.
+                operation["responses"] = {**responses, "4XX": error, "5XX": error}
+        return paths, components
 
 
 def error_response(error: ApiError) -> Response:
@@ -145,7 +195,8 @@ def _register_error_handlers(app: Quart) -> None:
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Response:
         status = error.code or 500
-        code = (error.name or "error").lower().replace(" ", "_")
+        # One code per status that promptkit raises itself, whoever raised it.
+        code = _CODES.get(status) or (error.name or "error").lower().replace(" ", "_")
         message = error.description or error.name or "error"
         response = error_response(_StatusError(status, code, message))
         if status == 405 and error.valid_methods:  # type: ignore[attr-defined]
@@ -156,6 +207,9 @@ def _register_error_handlers(app: Quart) -> None:
     async def unexpected(error: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(_StatusError(500, "internal_error", "internal server error"))
+
+
+_CODES = {PayloadTooLarge.status: PayloadTooLarge.code}
 
 
 class _StatusError(ApiError):

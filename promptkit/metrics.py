@@ -147,15 +147,22 @@ def prepare_multiprocess(workers: int) -> None:
     os.environ[MULTIPROCESS_DIR] = directory
 
 
+def offers_metrics_token() -> bool:
+    """Whether this request bears PROMPTKIT_METRICS_TOKEN (never, when it is unset)."""
+    token: str | None = current_app.settings.metrics_token  # type: ignore[attr-defined]
+    if not token:
+        return False
+    offered = request.headers.get("Authorization", "").removeprefix("Bearer ")
+    return hmac.compare_digest(offered.encode(), token.encode())
+
+
 @blueprint.get("/metrics")
 @hide
 async def scrape() -> Response:
     """Prometheus scrape endpoint; off unless PROMPTKIT_METRICS_TOKEN is set."""
-    token = current_app.settings.metrics_token  # type: ignore[attr-defined]
-    if not token:
+    if not current_app.settings.metrics_token:  # type: ignore[attr-defined]
         raise NotFound("not found")
-    offered = request.headers.get("Authorization", "").removeprefix("Bearer ")
-    if not hmac.compare_digest(offered.encode(), token.encode()):
+    if not offers_metrics_token():
         raise AuthenticationError("a valid metrics token is required")
     return Response(metrics().exposition(), content_type=CONTENT_TYPE_LATEST)
 

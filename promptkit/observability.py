@@ -13,11 +13,16 @@ from quart import Quart, Response, g, request
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # A caller's id is honoured only when it is short and plain: it ends up in every log line.
-_ACCEPTABLE_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
+_ACCEPTABLE_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
 
 _request_id: ContextVar[str | None] = ContextVar("promptkit_request_id", default=None)
 
 access_log = logging.getLogger("promptkit.access")
+
+
+def acceptable_request_id(offered: str) -> bool:
+    """The whole value must match: `$` alone would let a trailing newline through."""
+    return _ACCEPTABLE_ID.fullmatch(offered) is not None
 
 
 def current_request_id() -> str | None:
@@ -74,7 +79,7 @@ def init_app(app: Quart) -> None:
     @app.before_request
     async def assign_request_id() -> None:
         offered = request.headers.get(REQUEST_ID_HEADER, "")
-        request_id = offered if _ACCEPTABLE_ID.match(offered) else uuid.uuid4().hex
+        request_id = offered if acceptable_request_id(offered) else uuid.uuid4().hex
         _request_id.set(request_id)
         g.request_id = request_id
         g.request_started = time.perf_counter()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
@@ -51,16 +52,32 @@ class PromptIn(Body):
     is_active: bool = False
 
 
-class PromptPatch(Body):
-    name: Name | None = None
-    content: Content | None = None
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def absent() -> Any:
+    """A PATCH field that may be left out but not sent as null: its type has no None, so
+    `null` is a 422 like any other wrong type (a default is never validated)."""
+    return Field(None, json_schema_extra=_no_default)
+
+
+class Patch(Body):
+    """A PATCH body. The one rule: a field left out is unchanged; null for a field that cannot
+    be null is a 422. Every PATCH body derives from this and declares optional fields with
+    `absent()`."""
+
+
+class PromptPatch(Patch):
+    name: Name = absent()
+    content: Content = absent()
 
 
 class ConversationIn(Body):
     title: Title = ""
 
 
-class ConversationPatch(Body):
+class ConversationPatch(Patch):
     title: Title
 
 
@@ -147,3 +164,19 @@ class ErrorBody(BaseModel):
 
 class Error(BaseModel):
     error: ErrorBody
+
+
+# A view's responses that quart-schema cannot describe (it knows JSON bodies only), as raw
+# OpenAPI response objects by status; the app's OpenAPI provider merges them in.
+OPENAPI_RESPONSES = "promptkit_openapi_responses"
+
+
+View = TypeVar("View")
+
+
+def document_raw_responses(responses: dict[int, dict[str, Any]]) -> Callable[[View], View]:
+    def decorate(view: View) -> View:
+        setattr(view, OPENAPI_RESPONSES, responses)
+        return view
+
+    return decorate

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 from dotenv import load_dotenv
 
@@ -20,6 +21,22 @@ def _csv(value: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (value or "").split(",") if part.strip())
 
 
+def masked_url(url: str | None) -> str | None:
+    """The URL with its password replaced by `***`: safe for a repr, a log line or an error."""
+    if not url:
+        return url
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        user = parts.username or ""
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port is not None else ""
+    except ValueError:  # unparseable: show nothing of it rather than a secret
+        return "***"
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
+
+
 def _number(environ: dict[str, str], name: str, default: N, kind: Callable[[str], N]) -> N:
     raw = environ.get(name)
     if not raw:
@@ -31,6 +48,10 @@ def _number(environ: dict[str, str], name: str, default: N, kind: Callable[[str]
     if value <= 0:
         raise ValueError(f"{name} must be a positive number, not {raw!r}")
     return value
+
+
+_URL_FIELDS = frozenset({"database_url", "redis_url"})
+_TOKEN_FIELDS = frozenset({"metrics_token"})
 
 
 @dataclass(frozen=True)
@@ -56,6 +77,20 @@ class Settings:
     context_budget_chars: int = 48_000
     # Everything else the environment holds, for plugins to read their own names from.
     environ: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def __repr__(self) -> str:
+        # URLs keep all but their password; tokens show only whether they are set.
+        shown = []
+        for item in fields(self):
+            if not item.repr:
+                continue
+            value = getattr(self, item.name)
+            if item.name in _URL_FIELDS:
+                value = masked_url(value)
+            elif item.name in _TOKEN_FIELDS and value is not None:
+                value = "***"
+            shown.append(f"{item.name}={value!r}")
+        return f"{type(self).__name__}({', '.join(shown)})"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

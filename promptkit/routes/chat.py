@@ -15,7 +15,7 @@ from ..chat_stream import stream_response
 from ..errors import ValidationFailed
 from ..prompt_variables import NAME
 from ..ratelimit import chat_limited
-from ..schemas import Body, Content, Name
+from ..schemas import Body, Content, Name, document_raw_responses
 
 blueprint = Blueprint("chat", __name__)
 
@@ -78,8 +78,18 @@ class ChatBody(
 _content = TypeAdapter(Content)
 
 
+# Failures before the stream starts are the error shape (every operation's `default`);
+# later ones are `error` parts of the stream itself.
+STREAM_RESPONSE = {
+    "description": "The reply, as Server-Sent Events of the AI SDK UI message stream (v1),"
+    " ending with `data: [DONE]`.",
+    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+}
+
+
 @blueprint.post("/chat")
 @validate_request(ChatBody)
+@document_raw_responses({200: STREAM_RESPONSE})
 @chat_limited  # PROMPTKIT_RATE_LIMIT, instead of the API limit
 async def chat(data: ChatBody) -> Response:
     """Send a user message and stream the reply (Server-Sent Events, UI message stream v1)."""

@@ -55,6 +55,7 @@ UPLOAD_RULE = "/projects/<id:project_id>/files"
 UPLOAD_PATH = re.compile(rf"/projects/{IdConverter.regex}/files")
 # Room for the multipart envelope (boundaries, part headers) around a file of the largest size.
 ENVELOPE_BYTES = 64 * 1024
+MAX_FORM_PARTS = 16
 FILENAME_MAX = 255
 _MEDIA_TYPE = re.compile(r"[\w.+-]{1,100}/[\w.+-]{1,100}")
 UPLOADING, DELETING = "storing an uploaded file", "deleting a stored file"
@@ -176,7 +177,7 @@ async def _receive(spool: _Spool, limit: int) -> Upload:
     parser = FormDataParser(
         max_content_length=limit + ENVELOPE_BYTES,
         max_form_memory_size=ENVELOPE_BYTES,
-        max_form_parts=16,
+        max_form_parts=MAX_FORM_PARTS,
         stream_factory=spool,
     )
     body = _limited(request.body, limit + ENVELOPE_BYTES, request.body_timeout)
@@ -185,7 +186,13 @@ async def _receive(spool: _Spool, limit: int) -> Upload:
             cast(Body, body), request.mimetype, request.content_length, request.mimetype_params
         )
     except RequestEntityTooLarge as error:
-        raise PayloadTooLarge(f"a file may have at most {limit} bytes") from error
+        if (request.content_length or 0) > limit + ENVELOPE_BYTES:
+            raise PayloadTooLarge(f"a file may have at most {limit} bytes") from error
+        # The body fits: what overflowed is the form around the file.
+        raise PayloadTooLarge(
+            f"the form fields beside `file` are too many or too large: at most {MAX_FORM_PARTS}"
+            f" parts and {ENVELOPE_BYTES} bytes of fields"
+        ) from error
     received: list[FileStorage] = files.getlist("file")
     if len(received) != 1:
         raise _invalid_file("send exactly one file, in the multipart field `file`")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from importlib.metadata import PackageNotFoundError, packages_distributions, version
 from typing import Any
 
 from quart import Blueprint
 
 from .. import context
+from ..metrics import offers_metrics_token
 from ..migrate import HEAD
 
 blueprint = Blueprint("health", __name__)
@@ -21,7 +23,8 @@ async def live() -> dict[str, str]:
 
 @blueprint.get("/health/ready")
 async def ready() -> tuple[dict[str, Any], int]:
-    """Readiness: database reachable, migrations at head, plugins loaded."""
+    """Readiness: database reachable, migrations at head; the installed plugins and their
+    versions only for a bearer of the metrics token."""
     checks: dict[str, Any] = {}
     try:
         await asyncio.wait_for(context.db().ping(), timeout=2)
@@ -31,9 +34,28 @@ async def ready() -> tuple[dict[str, Any], int]:
     if checks["database"] == "ok":
         applied = await context.db().schema_revisions()
         checks["migrations"] = "ok" if applied == {HEAD} else "pending"
-    plugins = context.plugins().pm.list_name_plugin()
-    checks["plugins"] = sorted(str(name) for name, plugin in plugins if plugin is not None)
     healthy = checks["database"] == "ok" and checks.get("migrations") == "ok"
-    return {"status": "ok" if healthy else "unavailable", "checks": checks}, (
-        200 if healthy else 503
-    )
+    body: dict[str, Any] = {"status": "ok" if healthy else "unavailable", "checks": checks}
+    if offers_metrics_token():  # what is installed helps an attacker: operators only
+        body["plugins"] = _installed_plugins()
+    return body, 200 if healthy else 503
+
+
+def _installed_plugins() -> list[dict[str, str | None]]:
+    registered = context.plugins().pm.list_name_plugin()
+    return [
+        {"name": str(name), "version": _version(plugin)}
+        for name, plugin in sorted(registered, key=lambda item: str(item[0]))
+        if plugin is not None
+    ]
+
+
+def _version(plugin: object) -> str | None:
+    """The version of the distribution that installed the plugin, if one did."""
+    package = getattr(plugin, "__name__", type(plugin).__module__).split(".")[0]
+    for distribution in packages_distributions().get(package, ()):
+        try:
+            return version(distribution)
+        except PackageNotFoundError:
+            continue
+    return None
