@@ -26,6 +26,10 @@ def _mine(owner_id: str, prompt_id: str) -> sa.ColumnElement[bool]:
     return sa.and_(prompts.c.id == prompt_id, prompts.c.owner_id == owner_id)
 
 
+class _Vanished(Exception):
+    """Rolls a transaction back when its parent or its row went away under it."""
+
+
 async def _deactivate_others(db: Database, project_id: str, keep_id: str) -> None:
     await db.execute(
         sa.update(prompts)
@@ -36,7 +40,8 @@ async def _deactivate_others(db: Database, project_id: str, keep_id: str) -> Non
 
 async def create(
     db: Database, owner_id: str, project_id: str, *, name: str, content: str, is_active: bool
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
+    """The new prompt, or None (nothing written) when the owner has no such project."""
     stamp, prompt_id = now(), new_id("pmt")
     row = {
         "id": prompt_id,
@@ -47,11 +52,16 @@ async def create(
         "created_at": stamp,
         "updated_at": stamp,
     }
-    async with db.transaction():
-        if is_active:
-            await projects.lock(db, project_id)
-            await _deactivate_others(db, project_id, prompt_id)
-        await db.execute(sa.insert(prompts).values(owner_id=owner_id, **row))
+    try:
+        async with db.transaction():
+            if is_active:
+                if not await projects.lock(db, owner_id, project_id):
+                    return None
+                await _deactivate_others(db, project_id, prompt_id)
+            if await db.fetch_one(projects.insert_under(prompts, owner_id, row)) is None:
+                raise _Vanished
+    except _Vanished:
+        return None
     return row
 
 
@@ -86,11 +96,21 @@ async def delete(db: Database, owner_id: str, prompt_id: str) -> bool:
 
 
 async def activate(db: Database, owner_id: str, prompt_id: str) -> dict[str, Any] | None:
-    """Make this the project's one active prompt, in one transaction under the project lock."""
-    prompt = await get(db, owner_id, prompt_id)
-    if prompt is None:
+    """Make this the project's one active prompt, in one transaction under the project lock.
+
+    Everything happens under the lock, the read included: a prompt deleted meanwhile rolls the
+    deactivation of the others back, so the project never ends up with no active prompt.
+    """
+    of_prompt = sa.select(prompts.c.project_id).where(_mine(owner_id, prompt_id))
+    try:
+        async with db.transaction():
+            project = await db.fetch_one(of_prompt)
+            if project is None or not await projects.lock(db, owner_id, project["project_id"]):
+                return None
+            await _deactivate_others(db, project["project_id"], prompt_id)
+            row = await update(db, owner_id, prompt_id, {"is_active": True})
+            if row is None:
+                raise _Vanished
+            return row
+    except _Vanished:
         return None
-    async with db.transaction():
-        await projects.lock(db, prompt["project_id"])
-        await _deactivate_others(db, prompt["project_id"], prompt_id)
-        return await update(db, owner_id, prompt_id, {"is_active": True})
