@@ -125,8 +125,8 @@ async def test_project_lock_is_owner_scoped(client, auth, clean_database):
     await db.connect()
     try:
         async with db.transaction():
-            assert await projects_db.lock(db, "bob", project_id) is False
-            assert await projects_db.lock(db, "alice", project_id) is True
+            assert await projects_db.lock(db, "bob", project_id) is None
+            assert await projects_db.lock(db, "alice", project_id) == project_id
     finally:
         await db.disconnect()
 

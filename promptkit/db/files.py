@@ -97,7 +97,7 @@ async def delete_project_if_empty(db: Database, owner_id: str, project_id: str) 
     mine = sa.and_(projects_table.c.id == project_id, projects_table.c.owner_id == owner_id)
     async with db.transaction():
         # Owner-scoped: another tenant's row is never locked. SQLite takes the write lock at once.
-        if not await projects.lock(db, owner_id, project_id):
+        if await projects.lock(db, owner_id, project_id) is None:
             return None
         # PostgreSQL: FOR UPDATE also blocks the key-share lock that inserting a child row takes.
         await db.execute(sa.select(projects_table.c.id).where(mine).with_for_update())

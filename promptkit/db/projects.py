@@ -51,20 +51,24 @@ async def delete(db: Database, owner_id: str, project_id: str) -> bool:
     return await db.fetch_one(query) is not None
 
 
-async def lock(db: Database, owner_id: str, project_id: str) -> bool:
-    """Take this owner's project's row lock for the rest of the transaction; False when the
-    owner has no such project (and nothing is locked: another tenant's row is never touched).
+async def lock(
+    db: Database, owner_id: str, project_id: str | sa.ScalarSelect[Any]
+) -> str | None:
+    """Take this owner's project's row lock for the rest of the transaction: the project's id,
+    or None when the owner has no such project (another tenant's row is never touched).
+    `project_id` may be a subquery (the project of a prompt), so the lock stays first.
 
     A write as the first statement: PostgreSQL locks the row, SQLite takes its write lock at
     once (a read first could not be upgraded safely), so writers of one project queue here.
     """
     query = (
         sa.update(projects)
-        .where(_mine(owner_id, project_id))
+        .where(projects.c.id == project_id, projects.c.owner_id == owner_id)
         .values(updated_at=projects.c.updated_at)
         .returning(projects.c.id)
     )
-    return await db.fetch_one(query) is not None
+    row = await db.fetch_one(query)
+    return None if row is None else str(row["id"])
 
 
 def insert_under(table: sa.Table, owner_id: str, row: dict[str, Any]) -> sa.Insert:

@@ -55,7 +55,7 @@ async def create(
     try:
         async with db.transaction():
             if is_active:
-                if not await projects.lock(db, owner_id, project_id):
+                if await projects.lock(db, owner_id, project_id) is None:
                     return None
                 await _deactivate_others(db, project_id, prompt_id)
             if await db.fetch_one(projects.insert_under(prompts, owner_id, row)) is None:
@@ -104,10 +104,10 @@ async def activate(db: Database, owner_id: str, prompt_id: str) -> dict[str, Any
     of_prompt = sa.select(prompts.c.project_id).where(_mine(owner_id, prompt_id))
     try:
         async with db.transaction():
-            project = await db.fetch_one(of_prompt)
-            if project is None or not await projects.lock(db, owner_id, project["project_id"]):
+            project_id = await projects.lock(db, owner_id, of_prompt.scalar_subquery())
+            if project_id is None:
                 return None
-            await _deactivate_others(db, project["project_id"], prompt_id)
+            await _deactivate_others(db, project_id, prompt_id)
             row = await update(db, owner_id, prompt_id, {"is_active": True})
             if row is None:
                 raise _Vanished
