@@ -51,9 +51,7 @@ async def delete(db: Database, owner_id: str, project_id: str) -> bool:
     return await db.fetch_one(query) is not None
 
 
-async def lock(
-    db: Database, owner_id: str, project_id: str | sa.ScalarSelect[Any]
-) -> str | None:
+async def lock(db: Database, owner_id: str, project_id: str | sa.ScalarSelect[Any]) -> str | None:
     """Take this owner's project's row lock for the rest of the transaction: the project's id,
     or None when the owner has no such project (another tenant's row is never touched).
     `project_id` may be a subquery (the project of a prompt), so the lock stays first.
