@@ -104,6 +104,22 @@ def _close_unstarted(results: list[Any]) -> None:
             result.close()
 
 
+# Every row stores its owner in a VARCHAR(255): a subject that column cannot hold (too long, a
+# NUL PostgreSQL refuses in text, a lone surrogate no encoding can carry) is refused here, once,
+# whatever plugin vouched for it, rather than failing as a 500 in the first statement.
+OWNER_ID_MAX = 255
+
+
+def _storable_owner(user_id: object) -> bool:
+    if not isinstance(user_id, str) or not 0 < len(user_id) <= OWNER_ID_MAX or "\0" in user_id:
+        return False
+    try:
+        user_id.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class Plugins:
     """What the kernel asks of plugins; every hook call goes through here."""
 
@@ -125,6 +141,8 @@ class Plugins:
             raise AuthenticationError("missing or unrecognised credential")
         if not isinstance(principal, Principal):
             raise TypeError(f"authenticate returned {type(principal).__name__}, not Principal")
+        if not _storable_owner(principal.user_id):
+            raise AuthenticationError("the credential's subject is not a usable user id")
         return principal
 
     async def complete_stream(self, chat: ChatRequest) -> AsyncIterator[str | StreamEnd] | None:

@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
+from . import projects
 from .engine import Database, Prepared, new_id, now
 from .pagination import fetch_page
 from .tables import conversations, messages, prompts
@@ -24,7 +25,8 @@ def _mine(owner_id: str, conversation_id: str) -> sa.ColumnElement[bool]:
     return sa.and_(conversations.c.id == conversation_id, conversations.c.owner_id == owner_id)
 
 
-async def create(db: Database, owner_id: str, project_id: str, title: str) -> dict[str, Any]:
+async def create(db: Database, owner_id: str, project_id: str, title: str) -> dict[str, Any] | None:
+    """The new conversation, or None (nothing written) when the owner has no such project."""
     stamp = now()
     row = {
         "id": new_id("cnv"),
@@ -33,7 +35,8 @@ async def create(db: Database, owner_id: str, project_id: str, title: str) -> di
         "created_at": stamp,
         "updated_at": stamp,
     }
-    await db.execute(sa.insert(conversations).values(owner_id=owner_id, **row))
+    if await db.fetch_one(projects.insert_under(conversations, owner_id, row)) is None:
+        return None
     return row
 
 

@@ -96,11 +96,11 @@ async def delete_project_if_empty(db: Database, owner_id: str, project_id: str) 
     """
     mine = sa.and_(projects_table.c.id == project_id, projects_table.c.owner_id == owner_id)
     async with db.transaction():
-        await projects.lock(db, project_id)  # SQLite: takes the write lock at once
-        # PostgreSQL: FOR UPDATE also blocks the key-share lock that inserting a child row takes.
-        locked = sa.select(projects_table.c.id).where(mine).with_for_update()
-        if await db.fetch_one(locked) is None:
+        # Owner-scoped: another tenant's row is never locked. SQLite takes the write lock at once.
+        if await projects.lock(db, owner_id, project_id) is None:
             return None
+        # PostgreSQL: FOR UPDATE also blocks the key-share lock that inserting a child row takes.
+        await db.execute(sa.select(projects_table.c.id).where(mine).with_for_update())
         remaining = sa.select(file_metadata.c.id).where(file_metadata.c.project_id == project_id)
         if await db.fetch_one(remaining.limit(1)) is not None:
             return False

@@ -6,9 +6,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ..errors import NotFound
 from .engine import Database, Prepared, new_id, now
 from .pagination import fetch_page
-from .tables import messages
+from .tables import conversations, messages
 
 COLUMNS = (
     messages.c.id,
@@ -26,7 +27,22 @@ COLUMNS = (
 
 
 # Prepared: they run for every reply.
-INSERT = Prepared(sa.insert(messages))  # every column a placeholder named after it
+# INSERT: every column a placeholder named after it, written only while the owner's
+# conversation exists, in the one statement. FOR KEY SHARE (PostgreSQL) waits for a delete of
+# the conversation in flight and then sees it gone, where the foreign key would raise instead.
+INSERT = Prepared(
+    sa.insert(messages)
+    .from_select(
+        [column.name for column in messages.c],
+        sa.select(*(sa.bindparam(column.name, type_=column.type) for column in messages.c))
+        .where(
+            conversations.c.id == sa.bindparam("conversation_id"),
+            conversations.c.owner_id == sa.bindparam("owner_id"),
+        )
+        .with_for_update(key_share=True),
+    )
+    .returning(messages.c.id)
+)
 RECENT = Prepared(
     sa.select(messages.c.id, messages.c.role, messages.c.content)
     .where(
@@ -74,7 +90,8 @@ async def insert(
     prompt: tuple[str, int, dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     """Store one message; returns it as the API shapes it. `prompt` is the id, version and
-    filled variables of the system prompt that an assistant message was answered by."""
+    filled variables of the system prompt that an assistant message was answered by.
+    NotFound when the owner's conversation is gone (deleted meanwhile): nothing is written."""
     row = {
         "id": message_id or new_id("msg"),
         "conversation_id": conversation_id,
@@ -88,7 +105,8 @@ async def insert(
         "prompt_variables": (prompt[2] or None) if prompt else None,
         "created_at": now(),
     }
-    await db.run(INSERT, owner_id=owner_id, **row)
+    if not await db.run(INSERT, owner_id=owner_id, **row):
+        raise NotFound("conversation not found")
     return shaped(row)
 
 

@@ -5,13 +5,17 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from ..errors import ValidationFailed
 from .engine import Database
+from .tables import ID
+
+ID_LENGTH = ID.length or 0
 
 
 def encode_cursor(row: dict[str, Any]) -> str:
@@ -19,18 +23,37 @@ def encode_cursor(row: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
+def invalid_cursor() -> ValidationFailed:
+    """The 422 for a cursor that this API did not issue (forged, stale, or from another list)."""
+    return ValidationFailed(
+        "cursor is not one this API issued",
+        details=[{"loc": ["query", "cursor"], "msg": "invalid cursor"}],
+    )
+
+
+def issuable_id(row_id: object) -> bool:
+    """Could this be one of our ids? They are short URL-safe ASCII (see `engine.new_id`)."""
+    return (
+        isinstance(row_id, str)
+        and 0 < len(row_id) <= ID_LENGTH
+        and row_id.isascii()
+        and (row_id.replace("_", "").replace("-", "").isalnum())
+    )
+
+
+def decode_cursor(cursor: str, key_ok: Callable[[Any], bool] = issuable_id) -> tuple[datetime, str]:
+    """The (created_at, key) position a cursor holds; `key_ok` checks the key (an id here)."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created_at, row_id = json.loads(raw)
         position = datetime.fromisoformat(created_at)
-        if not isinstance(row_id, str) or position.tzinfo is None:
+        if position.tzinfo is None or not key_ok(row_id):
             raise ValueError
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as error:
-        raise ValidationFailed(
-            "cursor is not one this API issued",
-            details=[{"loc": ["query", "cursor"], "msg": "invalid cursor"}],
-        ) from error
+        # Issued cursors hold UTC; another offset near year 1 or 9999 leaves the range a
+        # database can compare (PostgreSQL raises, SQLite compares text), so it was not issued.
+        position = position.astimezone(UTC)
+    except (ValueError, TypeError, OverflowError, binascii.Error, UnicodeDecodeError) as error:
+        raise invalid_cursor() from error
     return position, row_id
 
 

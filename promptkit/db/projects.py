@@ -51,14 +51,35 @@ async def delete(db: Database, owner_id: str, project_id: str) -> bool:
     return await db.fetch_one(query) is not None
 
 
-async def lock(db: Database, project_id: str) -> None:
-    """Take the project's row lock for the rest of the transaction.
+async def lock(db: Database, owner_id: str, project_id: str | sa.ScalarSelect[Any]) -> str | None:
+    """Take this owner's project's row lock for the rest of the transaction: the project's id,
+    or None when the owner has no such project (another tenant's row is never touched).
+    `project_id` may be a subquery (the project of a prompt), so the lock stays first.
 
     A write as the first statement: PostgreSQL locks the row, SQLite takes its write lock at
     once (a read first could not be upgraded safely), so writers of one project queue here.
     """
-    await db.execute(
+    query = (
         sa.update(projects)
-        .where(projects.c.id == project_id)
+        .where(projects.c.id == project_id, projects.c.owner_id == owner_id)
         .values(updated_at=projects.c.updated_at)
+        .returning(projects.c.id)
     )
+    row = await db.fetch_one(query)
+    return None if row is None else str(row["id"])
+
+
+def insert_under(table: sa.Table, owner_id: str, row: dict[str, Any]) -> sa.Insert:
+    """INSERT `row` (with `owner_id`) into a child table only if the owner's project
+    `row["project_id"]` exists, in the one statement: RETURNING gives no row when it does not.
+
+    FOR KEY SHARE (PostgreSQL) waits for a delete of the project in flight and then sees the
+    row gone, where a bare foreign-key check would fail with an error; SQLite has one writer.
+    """
+    values = {"owner_id": owner_id, **row}
+    parent = (
+        sa.select(*(sa.literal(value, table.c[name].type) for name, value in values.items()))
+        .where(_mine(owner_id, row["project_id"]))
+        .with_for_update(key_share=True)
+    )
+    return sa.insert(table).from_select(list(values), parent).returning(table.c.id)

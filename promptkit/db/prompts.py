@@ -13,10 +13,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..errors import ValidationFailed
 from . import projects
 from .engine import Database, new_id, now
-from .pagination import fetch_page
+from .pagination import fetch_page, invalid_cursor
 from .tables import prompt_versions, prompts
 
 COLUMNS = (
@@ -40,6 +39,10 @@ VERSION_COLUMNS = (
 
 def _mine(owner_id: str, prompt_id: str) -> sa.ColumnElement[bool]:
     return sa.and_(prompts.c.id == prompt_id, prompts.c.owner_id == owner_id)
+
+
+class _Vanished(Exception):
+    """Rolls a transaction back when its parent or its row went away under it."""
 
 
 async def _deactivate_others(db: Database, project_id: str, keep_id: str) -> None:
@@ -75,7 +78,8 @@ async def _add_version(db: Database, owner_id: str, prompt: dict[str, Any]) -> N
 
 async def create(
     db: Database, owner_id: str, project_id: str, *, name: str, content: str, is_active: bool
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
+    """The new prompt, or None (nothing written) when the owner has no such project."""
     stamp, prompt_id = now(), new_id("pmt")
     row = {
         "id": prompt_id,
@@ -87,12 +91,17 @@ async def create(
         "created_at": stamp,
         "updated_at": stamp,
     }
-    async with db.transaction():
-        if is_active:
-            await projects.lock(db, project_id)
-            await _deactivate_others(db, project_id, prompt_id)
-        await db.execute(sa.insert(prompts).values(owner_id=owner_id, **row))
-        await _add_version(db, owner_id, row)
+    try:
+        async with db.transaction():
+            if is_active:
+                if await projects.lock(db, owner_id, project_id) is None:
+                    return None
+                await _deactivate_others(db, project_id, prompt_id)
+            if await db.fetch_one(projects.insert_under(prompts, owner_id, row)) is None:
+                raise _Vanished
+            await _add_version(db, owner_id, row)
+    except _Vanished:
+        return None
     return row
 
 
@@ -146,14 +155,24 @@ async def delete(db: Database, owner_id: str, prompt_id: str) -> bool:
 
 
 async def activate(db: Database, owner_id: str, prompt_id: str) -> dict[str, Any] | None:
-    """Make this the project's one active prompt, in one transaction under the project lock."""
-    prompt = await get(db, owner_id, prompt_id)
-    if prompt is None:
+    """Make this the project's one active prompt, in one transaction under the project lock.
+
+    Everything happens under the lock, the read included: a prompt deleted meanwhile rolls the
+    deactivation of the others back, so the project never ends up with no active prompt.
+    """
+    of_prompt = sa.select(prompts.c.project_id).where(_mine(owner_id, prompt_id))
+    try:
+        async with db.transaction():
+            project_id = await projects.lock(db, owner_id, of_prompt.scalar_subquery())
+            if project_id is None:
+                return None
+            await _deactivate_others(db, project_id, prompt_id)
+            row = await update(db, owner_id, prompt_id, {"is_active": True})
+            if row is None:
+                raise _Vanished
+            return row
+    except _Vanished:
         return None
-    async with db.transaction():
-        await projects.lock(db, prompt["project_id"])
-        await _deactivate_others(db, prompt["project_id"], prompt_id)
-        return await update(db, owner_id, prompt_id, {"is_active": True})
 
 
 async def get_version(
@@ -193,8 +212,5 @@ def _decode_version(cursor: str) -> int:
         if tag != "v" or type(version) is not int or not 1 <= version < 2**31:
             raise ValueError
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as error:
-        raise ValidationFailed(
-            "cursor is not one this API issued",
-            details=[{"loc": ["query", "cursor"], "msg": "invalid cursor"}],
-        ) from error
+        raise invalid_cursor() from error
     return version

@@ -15,9 +15,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..errors import ValidationFailed
 from .engine import Database
-from .pagination import decode_cursor, encode_cursor
+from .pagination import decode_cursor, encode_cursor, issuable_id
 
 _WORD = re.compile(r"[^\W_]+")
 _PART = re.compile(r'"([^"]*)"|([^"]+)')
@@ -146,19 +145,20 @@ def _encode_cursor(row: dict[str, Any]) -> str:
     return encode_cursor({"created_at": row["created_at"], "id": f"{row['score']!r} {row['id']}"})
 
 
-def _decode_cursor(cursor: str) -> dict[str, Any]:
-    position, key = decode_cursor(cursor)
+def _score_and_id(key: Any) -> bool:
+    if not isinstance(key, str):
+        return False
     score, _, row_id = key.partition(" ")
     try:
-        value = float(score)
+        return math.isfinite(float(score)) and issuable_id(row_id)
     except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or not row_id:
-        raise ValidationFailed(
-            "cursor is not one this API issued",
-            details=[{"loc": ["query", "cursor"], "msg": "invalid cursor"}],
-        )
-    return {"score": value, "created_at": position, "id": row_id}
+        return False
+
+
+def _decode_cursor(cursor: str) -> dict[str, Any]:
+    position, key = decode_cursor(cursor, key_ok=_score_and_id)
+    score, _, row_id = key.partition(" ")
+    return {"score": float(score), "created_at": position, "id": row_id}
 
 
 async def search(

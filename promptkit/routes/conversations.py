@@ -36,8 +36,7 @@ async def list_conversations(project_id: str, query_args: ListQuery) -> dict[str
 async def create_conversation(project_id: str, data: ConversationIn) -> tuple[dict[str, Any], int]:
     """Start a conversation in a project."""
     user_id = context.principal().user_id
-    found(await projects.get(context.db(), user_id, project_id), "project")
-    return await q.create(context.db(), user_id, project_id, data.title), 201
+    return found(await q.create(context.db(), user_id, project_id, data.title), "project"), 201
 
 
 @blueprint.get("/conversations/<id:conversation_id>")

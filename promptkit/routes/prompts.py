@@ -44,7 +44,6 @@ async def list_prompts(project_id: str, query_args: ListQuery) -> dict[str, Any]
 @validate_response(Prompt, 201)
 async def create_prompt(project_id: str, data: PromptIn) -> tuple[dict[str, Any], int]:
     """Create a prompt; with `is_active` it becomes the project's system prompt."""
-    await _my_project(project_id)
     row = await q.create(
         context.db(),
         context.principal().user_id,
@@ -53,7 +52,7 @@ async def create_prompt(project_id: str, data: PromptIn) -> tuple[dict[str, Any]
         content=data.content,
         is_active=data.is_active,
     )
-    return row, 201
+    return found(row, "project"), 201
 
 
 @blueprint.get("/prompts/<id:prompt_id>")
