@@ -5,7 +5,7 @@ A plugin starts with `from promptkit import hookimpl`.
 
 import pluggy
 
-from .errors import AuthenticationError, ProviderError, ServiceUnavailable
+from .errors import AuthenticationError, Conflict, ProviderError, ServiceUnavailable
 from .hooktypes import ChatMessage, ChatRequest, Principal, StoredFile, StreamEnd, Upload
 
 __version__ = "0.1.0"
@@ -16,6 +16,7 @@ __all__ = [
     "AuthenticationError",
     "ChatMessage",
     "ChatRequest",
+    "Conflict",
     "Principal",
     "ProviderError",
     "ServiceUnavailable",

@@ -5,7 +5,8 @@ A plugin implements some of these with `@promptkit.hookimpl` and is found throug
 Only `promptkit.plugins.Plugins` calls these hooks; see it for how answers are combined.
 
 Two kinds of hook:
-- claim-or-pass (`authenticate`, `complete_stream`, `store_file`, `delete_stored_file`): every
+- claim-or-pass (`authenticate`, `complete_stream`, `store_file`, `read_stored_file`,
+  `delete_stored_file`): every
   plugin is asked in turn; the first that returns something other than None answers and the
   rest are ignored. Built-in fallbacks are `trylast`, so an installed plugin answers first.
 - observers (`on_message_saved`, `shutdown`): every plugin is called; one plugin raising is
@@ -94,6 +95,24 @@ def store_file(
     (an upload whose answer was lost may still have created a file). If the row cannot be
     written after you answered, `delete_stored_file` is called with what you returned.
     May be `async def`.
+    """
+
+
+@hookspec
+def read_stored_file(
+    stored: StoredFile, principal: Principal, app: Quart
+) -> AsyncIterator[bytes] | Awaitable[AsyncIterator[bytes] | None] | None:
+    """Give back the bytes of a file that `store_file` stored, or pass.
+
+    Called by `GET /files/{id}/content` once the kernel has checked that the caller owns the
+    file. Return None when `stored.provider` is not yours; otherwise an async iterator of the
+    bytes in chunks (64 KiB is a good size), read as they are sent: never the whole file at
+    once. Do not write the hookimpl as an `async def` generator (it would claim every call): a
+    plain function that returns one is the usual shape, as for `complete_stream`. The kernel
+    reads the first chunk before it answers,
+    so an error raised there still reaches the client with its status: raise
+    `promptkit.Conflict` when your store cannot give these bytes back (409, with your reason),
+    `promptkit.ProviderError` when it fails (502). May be `async def`.
     """
 
 

@@ -161,6 +161,14 @@ class Plugins:
         )
         return stored
 
+    async def read_stored_file(
+        self, stored: StoredFile, principal: Principal
+    ) -> AsyncIterator[bytes] | None:
+        chunks: AsyncIterator[bytes] | None = await _first_answer(
+            self.pm.hook.read_stored_file(stored=stored, principal=principal, app=self.app)
+        )
+        return chunks
+
     async def delete_stored_file(self, stored: StoredFile, principal: Principal) -> bool:
         handled = await _first_answer(
             self.pm.hook.delete_stored_file(stored=stored, principal=principal, app=self.app)
