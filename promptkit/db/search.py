@@ -1,8 +1,8 @@
 """Full-text search over the owner's conversation titles and messages.
 
 The only module with engine-specific SQL: FTS5 on SQLite, tsvector/GIN on PostgreSQL (both
-built and kept up to date by migrations 0003 and 0008). The engine's query language is never exposed:
-the query is cut into words here and each word is quoted before it reaches the engine.
+built and kept up to date by migrations 0003 and 0008). The engine's query language is never
+exposed: the query is cut into words here and each word is quoted before it reaches the engine.
 """
 
 from __future__ import annotations
