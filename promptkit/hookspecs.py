@@ -18,13 +18,15 @@ Two kinds of hook:
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import click
 import pluggy
-from quart import Quart, Request
 
-from .hooktypes import ChatRequest, Principal, StoredFile, StreamEnd, Upload
+if TYPE_CHECKING:  # types only: the command line loads this module and must start quickly
+    import click
+    from quart import Quart, Request
+
+    from .hooktypes import ChatRequest, Principal, StoredFile, StreamEnd, Upload
 
 hookspec = pluggy.HookspecMarker("promptkit")
 

@@ -6,14 +6,16 @@ import importlib.metadata
 import inspect
 import logging
 from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
-from quart import Quart, Request
 
 from . import hookspecs
 from .errors import ApiError, AuthenticationError, ServiceUnavailable
 from .hooktypes import ChatRequest, Principal, StoredFile, StreamEnd, Upload
+
+if TYPE_CHECKING:
+    from quart import Quart, Request
 
 log = logging.getLogger(__name__)
 
