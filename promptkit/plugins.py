@@ -27,26 +27,46 @@ class PluginLoadError(RuntimeError):
 
 
 def build_plugin_manager(disabled: Iterable[str] = (), extra: Iterable[object] = ()) -> Any:
-    """Make a plugin manager with every installed plugin except `disabled`, plus `extra`."""
+    """Make a plugin manager with every installed plugin except `disabled`, plus `extra`.
+
+    An `extra` plugin that is also installed (a test passing the module its package registers)
+    takes the installed copy's place rather than failing as registered twice.
+    """
     pm = pluggy.PluginManager(GROUP)
     pm.add_hookspecs(hookspecs)
+    installed = {entry_point.name: entry_point for entry_point in _entry_points()}
+    unknown = sorted(set(disabled) - set(installed))
+    if unknown:
+        raise PluginLoadError(
+            f"PROMPTKIT_DISABLED_PLUGINS names {', '.join(map(repr, unknown))}, which is not "
+            f"installed; the installed plugins are: {', '.join(sorted(installed)) or 'none'}"
+        )
     for name in disabled:
         pm.set_blocked(name)  # blocked before loading: a disabled plugin is never imported
-    for entry_point in importlib.metadata.entry_points(group=GROUP):
-        if pm.is_blocked(entry_point.name) or pm.get_plugin(entry_point.name) is not None:
+    for name, entry_point in installed.items():
+        if pm.is_blocked(name) or pm.get_plugin(name) is not None:
             continue
         try:
             plugin = entry_point.load()
-            pm.register(plugin, name=entry_point.name)
+            pm.register(plugin, name=name)
         except Exception as error:
-            raise PluginLoadError(f"plugin {entry_point.name!r} failed to load: {error}") from error
+            raise PluginLoadError(f"plugin {name!r} failed to load: {error}") from error
     for plugin in extra:
+        if pm.is_registered(plugin):
+            pm.unregister(plugin)  # registered again below, among the extras
         pm.register(plugin)
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as error:
         raise PluginLoadError(f"plugin {error.plugin!r}: {error}") from error
     return pm
+
+
+def _entry_points() -> list[importlib.metadata.EntryPoint]:
+    seen: dict[str, importlib.metadata.EntryPoint] = {}
+    for entry_point in importlib.metadata.entry_points(group=GROUP):
+        seen.setdefault(entry_point.name, entry_point)  # the first one wins, as pluggy's does
+    return list(seen.values())
 
 
 def describe_plugins(pm: Any) -> list[dict[str, Any]]:
@@ -66,6 +86,23 @@ def describe_plugins(pm: Any) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def describe_call_order(pm: Any) -> dict[str, list[dict[str, Any]]]:
+    """For each hook that some plugin implements: its plugins in the order they are asked,
+    with the priority each asked for (`tryfirst`, `trylast`, or none), for `promptkit plugins
+    --order`."""
+    order = {}
+    for name in sorted(vars(pm.hook)):
+        caller = getattr(pm.hook, name)
+        impls = _in_call_order(caller)
+        if impls:
+            order[name] = [{"plugin": impl.plugin_name, "priority": _priority(impl)} for impl in impls]
+    return order
+
+
+def _priority(impl: Any) -> str | None:
+    return "tryfirst" if impl.tryfirst else "trylast" if impl.trylast else None
 
 
 def add_plugin_commands(pm: Any, cli: Any) -> None:

@@ -189,3 +189,27 @@ def test_an_installed_plugin_is_found_and_listed(tmp_path, monkeypatch, capsys):
         "hooks": ["on_message_saved"],
         "builtin": False,
     } in rows
+
+
+def test_a_misspelled_disabled_plugin_stops_start_up_naming_the_installed_ones():
+    with pytest.raises(PluginLoadError) as raised:
+        build_plugin_manager(disabled=["opeani"])
+    message = str(raised.value)
+    assert "'opeani'" in message and "openai" in message and "clerk" in message
+
+
+def test_an_installed_plugin_passed_again_replaces_its_installed_copy():
+    import promptkit_echo
+
+    pm = build_plugin_manager(extra=[promptkit_echo])
+    registered = [plugin for _, plugin in pm.list_name_plugin() if plugin is promptkit_echo]
+    assert registered == [promptkit_echo]
+
+
+def test_plugins_order_shows_who_is_asked_first(monkeypatch, capsys):
+    monkeypatch.delenv("PROMPTKIT_DISABLED_PLUGINS", raising=False)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["plugins", "--order", "--hook", "authenticate"], standalone_mode=True)
+    assert exit_info.value.code == 0
+    order = json.loads(capsys.readouterr().out)
+    assert order["authenticate"][-1] == {"plugin": "clerk", "priority": "trylast"}
