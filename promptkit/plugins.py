@@ -97,7 +97,9 @@ def describe_call_order(pm: Any) -> dict[str, list[dict[str, Any]]]:
         caller = getattr(pm.hook, name)
         impls = _in_call_order(caller)
         if impls:
-            order[name] = [{"plugin": impl.plugin_name, "priority": _priority(impl)} for impl in impls]
+            order[name] = [
+                {"plugin": impl.plugin_name, "priority": _priority(impl)} for impl in impls
+            ]
     return order
 
 
