@@ -6,7 +6,15 @@ A plugin starts with `from promptkit import hookimpl`.
 import pluggy
 
 from .errors import AuthenticationError, Conflict, ProviderError, ServiceUnavailable
-from .hooktypes import ChatMessage, ChatRequest, Principal, StoredFile, StreamEnd, Upload
+from .hooktypes import (
+    ChatMessage,
+    ChatRequest,
+    Principal,
+    StoredFile,
+    StreamEnd,
+    Upload,
+    public_route,
+)
 
 __version__ = "0.1.0"
 
@@ -25,4 +33,5 @@ __all__ = [
     "Upload",
     "__version__",
     "hookimpl",
+    "public_route",
 ]

@@ -11,8 +11,8 @@ Two kinds of hook:
   rest are ignored. Built-in fallbacks are `trylast`, so an installed plugin answers first.
 - observers (`on_message_saved`, `shutdown`): every plugin is called; one plugin raising is
   logged with its name and never stops the others or the request.
-- `startup` and `register_commands`: every plugin is called; one raising stops start-up with
-  its name.
+- `startup`, `register_routes` and `register_commands`: every plugin is called; one raising
+  stops start-up with its name.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import pluggy
 
 if TYPE_CHECKING:  # types only: the command line loads this module and must start quickly
     import click
-    from quart import Quart, Request
+    from quart import Blueprint, Quart, Request
 
     from .hooktypes import ChatRequest, Principal, StoredFile, StreamEnd, Upload
 
@@ -148,6 +148,19 @@ def startup(app: Quart) -> Awaitable[None] | None:
 @hookspec
 def shutdown(app: Quart) -> Awaitable[None] | None:
     """Release what `startup` made (close HTTP clients). Called once as the app stops serving."""
+
+
+@hookspec
+def register_routes() -> Blueprint | list[Blueprint] | None:
+    """Add HTTP routes: return a Quart `Blueprint` (or a list of them), or None.
+
+    Called once as the app is built, before any request. Every route of yours is
+    authenticated like the kernel's (the view reads the caller with
+    `promptkit.context.principal()`) and counted by the API rate limit, unless its view is
+    marked `@promptkit.public_route` (a webhook, say), which then must check its own
+    credential. Use a blueprint name and URL prefix of your own: a name already taken
+    stops start-up with your plugin's name. Must be a plain function.
+    """
 
 
 @hookspec

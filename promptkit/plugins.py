@@ -15,7 +15,7 @@ from .errors import ApiError, AuthenticationError, ServiceUnavailable
 from .hooktypes import ChatRequest, Principal, StoredFile, StreamEnd, Upload
 
 if TYPE_CHECKING:
-    from quart import Quart, Request
+    from quart import Blueprint, Quart, Request
 
 log = logging.getLogger(__name__)
 
@@ -70,22 +70,40 @@ def _entry_points() -> list[importlib.metadata.EntryPoint]:
 
 
 def describe_plugins(pm: Any) -> list[dict[str, Any]]:
-    """Name, version, hooks and whether built in, for `promptkit plugins`."""
+    """Name, version, hooks, routes and whether built in, for `promptkit plugins`."""
     distributions = {ep.name: ep.dist for ep in importlib.metadata.entry_points(group=GROUP)}
     rows = []
     for name, plugin in sorted(pm.list_name_plugin(), key=lambda pair: str(pair[0])):
         if plugin is None:  # blocked
             continue
         dist = distributions.get(name)
-        rows.append(
-            {
-                "name": name,
-                "version": dist.version if dist else None,
-                "hooks": sorted(caller.name for caller in pm.get_hookcallers(plugin) or []),
-                "builtin": bool(dist and dist.name == "promptkit"),
-            }
-        )
+        hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [])
+        row = {
+            "name": name,
+            "version": dist.version if dist else None,
+            "hooks": hooks,
+            "builtin": bool(dist and dist.name == "promptkit"),
+        }
+        if "register_routes" in hooks:
+            row["routes"] = _routes_of(plugin)
+        rows.append(row)
     return rows
+
+
+def _routes_of(plugin: object) -> list[str]:
+    """`METHOD /path` of each route a plugin adds, read off a throwaway app."""
+    from quart import Quart
+
+    probe = Quart("probe")
+    answer = plugin.register_routes()  # type: ignore[attr-defined]
+    for blueprint in answer if isinstance(answer, list) else [answer] if answer else []:
+        probe.register_blueprint(blueprint)
+    return sorted(
+        f"{method} {rule.rule}"
+        for rule in probe.url_map.iter_rules()
+        if rule.endpoint != "static"
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})
+    )
 
 
 def describe_call_order(pm: Any) -> dict[str, list[dict[str, Any]]]:
@@ -226,6 +244,18 @@ class Plugins:
             principal=principal,
             app=self.app,
         )
+
+    def routes(self) -> list[tuple[str, Blueprint]]:
+        """Every plugin's blueprints, with the plugin's name."""
+        found: list[tuple[str, Blueprint]] = []
+        for impl in _in_call_order(self.pm.hook.register_routes):
+            try:
+                answer = impl.function(**_args_for(impl))
+            except Exception as error:
+                raise PluginLoadError(f"plugin {impl.plugin_name!r}: {error}") from error
+            blueprints = answer if isinstance(answer, list) else [answer] if answer else []
+            found.extend((impl.plugin_name, blueprint) for blueprint in blueprints)
+        return found
 
     async def startup(self) -> None:
         for impl in _in_call_order(self.pm.hook.startup):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import textwrap
+from typing import Any
 
 import pytest
 
@@ -213,3 +214,59 @@ def test_plugins_order_shows_who_is_asked_first(monkeypatch, capsys):
     assert exit_info.value.code == 0
     order = json.loads(capsys.readouterr().out)
     assert order["authenticate"][-1] == {"plugin": "clerk", "priority": "trylast"}
+
+
+class Webhooks:
+    """A plugin with one authenticated route and one public one."""
+
+    @hookimpl
+    def register_routes(self) -> Any:
+        from quart import Blueprint, request
+
+        from promptkit import context, public_route
+
+        blueprint = Blueprint("webhooks_plugin", __name__, url_prefix="/webhooks")
+
+        @blueprint.get("/me")
+        async def me() -> dict[str, str]:
+            return {"user_id": context.principal().user_id}
+
+        @blueprint.post("/incoming")
+        @public_route
+        async def incoming() -> tuple[dict[str, bool], int]:
+            ok = request.headers.get("X-Signature") == "right"
+            return {"accepted": ok}, 200 if ok else 401
+
+        return blueprint
+
+
+async def test_a_plugins_routes_are_authenticated_unless_marked_public(make_app, auth):
+    app = make_app(Webhooks())
+    async with app.test_app():
+        client = app.test_client()
+        assert (await client.get("/webhooks/me")).status_code == 401
+        mine = await client.get("/webhooks/me", headers=auth("alice"))
+        assert (await mine.get_json()) == {"user_id": "alice"}
+        public = await client.post("/webhooks/incoming", headers={"X-Signature": "right"})
+        assert public.status_code == 200  # no credential asked for
+        assert (await client.post("/webhooks/incoming")).status_code == 401
+
+
+def test_a_plugin_blueprint_name_that_is_taken_stops_start_up(make_app):
+    class Clash:
+        @hookimpl
+        def register_routes(self) -> Any:
+            from quart import Blueprint
+
+            return [Blueprint("projects", __name__, url_prefix="/mine")]
+
+    with pytest.raises(PluginLoadError, match="'projects' is taken"):
+        make_app(Clash())
+
+
+def test_promptkit_plugins_lists_a_plugins_routes():
+    from promptkit.plugins import describe_plugins
+
+    pm = build_plugin_manager(extra=[Webhooks()])
+    [row] = [row for row in describe_plugins(pm) if "register_routes" in row["hooks"]]
+    assert row["routes"] == ["GET /webhooks/me", "POST /webhooks/incoming"]
