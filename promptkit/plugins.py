@@ -237,10 +237,15 @@ class Plugins:
     async def message_saved(
         self, message: dict[str, Any], conversation: dict[str, Any], principal: Principal
     ) -> None:
+        if not self.pm.hook.on_message_saved.get_hookimpls():
+            return  # nobody observes: a chat does not pay for shaping what no one reads
+        from .schemas import Conversation, Message
+
         await self._notify(
             "on_message_saved",
-            message=message,
-            conversation=conversation,
+            # The API's own JSON shapes (ISO dates), as the hook promises: `json.dumps` works.
+            message=Message.model_validate(message).model_dump(mode="json"),
+            conversation=Conversation.model_validate(conversation).model_dump(mode="json"),
             principal=principal,
             app=self.app,
         )
