@@ -320,3 +320,25 @@ async def test_observers_get_the_apis_json_shapes_in_a_real_chat(make_app, auth)
     seen = [json.loads(line)["message"] for line in dumped]
     assert [message["role"] for message in seen] == ["user", "assistant"]
     assert seen == listed["data"]  # exactly what the API answers for the same messages
+
+
+async def test_tracing_logs_every_hook_call_without_its_values(make_app, auth, caplog):
+    app = make_app(environ={"PROMPTKIT_TRACE_PLUGINS": "1"})
+    token = auth("alice")
+    with caplog.at_level(logging.INFO, logger="promptkit.plugins.trace"):
+        async with app.test_app():
+            response = await app.test_client().get("/projects", headers=token)
+            assert response.status_code == 200
+    traced = [r.getMessage() for r in caplog.records if r.name == "promptkit.plugins.trace"]
+    assert any(line.startswith("hook startup ") for line in traced)
+    [line] = [line for line in traced if line.startswith("hook authenticate ")]
+    assert "answered" in line and "'clerk'" in line and "'request'" in line
+    assert token["Authorization"].split()[1] not in "\n".join(traced)
+
+
+async def test_without_tracing_nothing_is_logged(make_app, auth, caplog):
+    app = make_app()
+    with caplog.at_level(logging.INFO, logger="promptkit.plugins.trace"):
+        async with app.test_app():
+            await app.test_client().get("/projects", headers=auth("alice"))
+    assert not [r for r in caplog.records if r.name == "promptkit.plugins.trace"]
