@@ -190,6 +190,11 @@ FINISHED = object()  # the provider's iterator ended
 MAX_WAITING = 256  # items the pump holds for a slow client before it stops reading
 
 
+class Interrupted(Exception):
+    """Handed over by `Pump.interrupt` in place of the rest of the reply: what was produced
+    is a partial reply, not an error of the provider's. Its message is safe to show."""
+
+
 class Pump:
     """Reads the provider's iterator in a task of its own and hands the items over.
 
@@ -243,6 +248,13 @@ class Pump:
 
     def cancel(self) -> None:
         self._task.cancel()
+
+    def interrupt(self, reason: str) -> None:
+        """Stop the provider (it closes its request) and hand over `Interrupted(reason)` after
+        what it produced; nothing when the provider has ended already."""
+        if not self._task.done():
+            self._task.cancel()
+            self._hand_over(Interrupted(reason))
 
     async def closed(self) -> None:
         """Wait until the provider's iterator has finished or run its `finally`."""
