@@ -102,18 +102,17 @@ async def slow_reader(
     }
 
 
-async def first_token_ms(http: aiohttp.ClientSession, base: str, headers: dict[str, str]) -> float:
-    """One short chat of another user: milliseconds to the first delta."""
-    conversation = await new_conversation(http, base, headers)
-    began = time.perf_counter()
-    async with http.post(
-        f"{base}/chat", json={"conversation_id": conversation, "message": "hi"}, headers=headers
-    ) as response:
-        async for line in response.content:
-            if b"text-delta" in line:
-                elapsed = (time.perf_counter() - began) * 1000
-                await response.read()
-                return elapsed
+async def first_token_ms(base: str, headers: dict[str, str]) -> float:
+    """One chat of another user, on connections of its own: milliseconds to the first delta."""
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http:
+        conversation = await new_conversation(http, base, headers)
+        began = time.perf_counter()
+        async with http.post(
+            f"{base}/chat", json={"conversation_id": conversation, "message": "hi"}, headers=headers
+        ) as response:
+            async for line in response.content:
+                if b"text-delta" in line:
+                    return (time.perf_counter() - began) * 1000
     return float("nan")
 
 
@@ -160,8 +159,8 @@ async def run(args: argparse.Namespace, server_pid: int) -> dict[str, Any]:
     connector = aiohttp.TCPConnector(limit=0)
     timeout = aiohttp.ClientTimeout(total=None, sock_read=600)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
-        await first_token_ms(http, base, other)  # warm up
-        baseline = [await first_token_ms(http, base, other) for _ in range(5)]
+        await first_token_ms(base, other)  # warm up
+        baseline = [await first_token_ms(base, other) for _ in range(5)]
         rss_before = rss_mib(server_pid)
         streams = [
             asyncio.create_task(slow_reader(http, base, readers, args)) for _ in range(args.clients)
@@ -170,7 +169,7 @@ async def run(args: argparse.Namespace, server_pid: int) -> dict[str, Any]:
         while not all(stream.done() for stream in streams):
             peak = max(peak, rss_mib(server_pid))
             if len(during) < args.probes:
-                during.append(await first_token_ms(http, base, other))
+                during.append(await first_token_ms(base, other))
             await asyncio.sleep(1)
         results = [stream.result() for stream in streams]
         await asyncio.sleep(1)  # the last replies' storing

@@ -107,9 +107,12 @@ def _message_rows(connection):
 def test_0005_numbers_existing_messages_in_their_order_and_downgrades(clean_database):
     """Rows written before 0005 get `seq` in (created_at, id) order; new ones follow them."""
     from alembic import command
+    from alembic.script import ScriptDirectory
 
     config = alembic_config(clean_database)
-    command.downgrade(config, "0004")
+    before = ScriptDirectory.from_config(config).get_revision("0005").down_revision
+    assert isinstance(before, str)
+    command.downgrade(config, before)
     engine = sa.create_engine(sync_url(clean_database))
     try:
         with engine.begin() as connection:
@@ -160,7 +163,7 @@ def test_0005_numbers_existing_messages_in_their_order_and_downgrades(clean_data
             )
             seq = connection.execute(sa.text("SELECT seq FROM messages WHERE id = 'msg_0'"))
             assert seq.scalar_one() > newest
-        command.downgrade(config, "0004")
+        command.downgrade(config, before)
         with engine.connect() as connection:
             columns = {column["name"] for column in sa.inspect(connection).get_columns("messages")}
             assert "seq" not in columns
