@@ -11,7 +11,7 @@ $(BIN)/.installed: pyproject.toml examples/promptkit-echo/pyproject.toml example
 	$(BIN)/python -m pip install --quiet -e '.[test]' -e examples/promptkit-echo -e examples/promptkit-anthropic
 	touch $@
 
-.PHONY: install run test lint
+.PHONY: install run test lint fuzz
 install: $(BIN)/.installed
 
 run: install
@@ -24,6 +24,11 @@ $(NODE_TEST_DEPS): tests/node/package-lock.json
 
 test: install $(NODE_TEST_DEPS)
 	$(BIN)/python -m pytest
+
+# The long fuzz run (tests/test_fuzz.py): thousands of new random cases per generator.
+FUZZ_CASES ?= 5000
+fuzz: install
+	FUZZ_CASES=$(FUZZ_CASES) FUZZ_RANDOM=1 $(BIN)/python -m pytest tests/test_fuzz.py -s -q
 
 lint: install
 	$(BIN)/ruff check .

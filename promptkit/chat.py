@@ -16,6 +16,7 @@ from . import prompt_variables
 from .db import conversations, messages, new_id
 from .errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from .hooktypes import ChatMessage, ChatRequest, Principal, StreamEnd
+from .tasks import track
 
 if TYPE_CHECKING:
     from .app import PromptkitApp
@@ -61,11 +62,18 @@ async def start_turn(app: PromptkitApp, principal: Principal, ask: Ask) -> Turn:
     # The lease (which also reads the active prompt) and the history read go out at once: the
     # first token waits for one round trip, not two. The history read is scoped to the owner,
     # so a refused lease has shown nothing.
-    taken, newest_first = await asyncio.gather(
-        conversations.take_stream_lease(db, owner, ask.conversation_id, lease, LEASE_SECONDS),
-        messages.recent(db, owner, ask.conversation_id, limit=HISTORY_LIMIT),
-        return_exceptions=True,  # both settle: no failure is left unretrieved
+    taking = asyncio.ensure_future(
+        conversations.take_stream_lease(db, owner, ask.conversation_id, lease, LEASE_SECONDS)
     )
+    try:
+        taken, newest_first = await asyncio.gather(
+            asyncio.shield(taking),  # a client that leaves now must not leave the lease taken
+            messages.recent(db, owner, ask.conversation_id, limit=HISTORY_LIMIT),
+            return_exceptions=True,  # both settle: no failure is left unretrieved
+        )
+    except asyncio.CancelledError:
+        track(app, _give_back(app, taking, ask.conversation_id, lease), "giving a lease back")
+        raise
     if isinstance(newest_first, BaseException):
         if isinstance(taken, conversations.TakenLease):  # give the lease back
             await conversations.release_stream_lease(db, ask.conversation_id, lease)
@@ -86,6 +94,17 @@ async def start_turn(app: PromptkitApp, principal: Principal, ask: Ask) -> Turn:
     except BaseException:
         await conversations.release_stream_lease(db, ask.conversation_id, lease)
         raise
+
+
+async def _give_back(
+    app: PromptkitApp,
+    taking: asyncio.Future[conversations.TakenLease | None],
+    conversation_id: str,
+    lease: str,
+) -> None:
+    """Release the lease once `taking` has taken it (the request that took it has gone)."""
+    if await taking is not None:
+        await conversations.release_stream_lease(app.db, conversation_id, lease)
 
 
 async def _prepare(
@@ -190,6 +209,11 @@ FINISHED = object()  # the provider's iterator ended
 MAX_WAITING = 256  # items the pump holds for a slow client before it stops reading
 
 
+class Interrupted(Exception):
+    """Handed over by `Pump.interrupt` in place of the rest of the reply: what was produced
+    is a partial reply, not an error of the provider's. Its message is safe to show."""
+
+
 class Pump:
     """Reads the provider's iterator in a task of its own and hands the items over.
 
@@ -243,6 +267,13 @@ class Pump:
 
     def cancel(self) -> None:
         self._task.cancel()
+
+    def interrupt(self, reason: str) -> None:
+        """Stop the provider (it closes its request) and hand over `Interrupted(reason)` after
+        what it produced; nothing when the provider has ended already."""
+        if not self._task.done():
+            self._task.cancel()
+            self._hand_over(Interrupted(reason))
 
     async def closed(self) -> None:
         """Wait until the provider's iterator has finished or run its `finally`."""

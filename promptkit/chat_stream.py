@@ -22,7 +22,8 @@ from typing import Any
 import orjson
 from quart import Response
 
-from .chat import FINISHED, IDLE, Pump, Turn
+from . import graceful
+from .chat import FINISHED, IDLE, Interrupted, Pump, Turn
 from .db import conversations, messages
 from .errors import ProviderError
 from .hooktypes import StreamEnd
@@ -42,6 +43,7 @@ PING = b": ping\n\n"
 DONE = b"data: [DONE]\n\n"
 TEXT_ID = "text-1"  # the reply's one text part
 STORING = "storing a chat reply"
+SHUTTING_DOWN = "the server is shutting down: send the message again"
 
 
 async def stream_response(turn: Turn) -> Response:
@@ -76,6 +78,8 @@ async def _events(turn: Turn) -> AsyncGenerator[bytes, None]:
     text: list[str] = []
     end: StreamEnd | None = None
     finishing = False
+    # At the end of a shutdown's grace period the reply ends as a failed one does.
+    forget = graceful.on_stop(turn.app, lambda: pump.interrupt(SHUTTING_DOWN))
     try:
         yield part({"type": "start", "messageId": turn.assistant_id})
         finished = False
@@ -97,11 +101,13 @@ async def _events(turn: Turn) -> AsyncGenerator[bytes, None]:
                     watch.usage(item.model, item.usage)
                 elif item is FINISHED:
                     finished = True
-                else:  # an exception: the provider failed; store what it produced, then say so
-                    watch.failed()
+                else:  # an exception: store what was produced, then say what happened
                     finishing = True
-                    status = "error" if text else None
-                    error_text = _safe_text(item)
+                    if isinstance(item, Interrupted):  # not the provider's fault: `partial`
+                        status, error_text = ("partial" if text else None), str(item)
+                    else:  # the provider failed
+                        watch.failed()
+                        status, error_text = ("error" if text else None), _safe_text(item)
                     with contextlib.suppress(Exception):  # logged by the task; the error goes out
                         await run_to_completion(
                             turn.app, _finish(turn, pump, lease_keeper, status, text, None), STORING
@@ -136,6 +142,7 @@ async def _events(turn: Turn) -> AsyncGenerator[bytes, None]:
         ]
         yield b"".join(closing)
     finally:
+        forget()
         watch.closed()
         if not finishing:  # the client went away (CancelledError, or GeneratorExit at a yield)
             pump.cancel()

@@ -28,28 +28,26 @@ def cli() -> None:
 def serve(host: str, port: int, workers: int) -> None:
     """Apply pending migrations, then serve the API with hypercorn."""
     from hypercorn.config import Config
-    from hypercorn.run import run
 
-    from . import graceful, metrics, observability
+    from . import graceful, metrics, observability, serving
 
     settings = Settings.from_env()
     _upgrade_in_child_process(settings.database_url)
     config = Config()
-    config.application_path = "promptkit.asgi:app"
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
-    config.workers = 0 if workers == 1 else workers  # 0: serve in this process, no spawn
+    config.workers = workers
     config.backlog = 2048  # the default of 100 stalls connections under many open streams
-    config.worker_class = "uvloop"  # libuv's event loop: less CPU per read, write and task
+    # (`serving` runs hypercorn on uvloop, libuv's event loop: less CPU per read, write and task.)
     # Logs are JSON lines; promptkit writes one per request itself, with its request id.
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
     config.logconfig_dict = observability.logging_config(settings.log_level)
-    # On SIGTERM: stop accepting, let streams in flight finish for this long, then cut them.
-    config.graceful_timeout = settings.graceful_timeout
+    # On SIGTERM: stop accepting and let streams in flight finish for the grace period; then
+    # the app tells those still running to stop, and hypercorn cuts what is left after that.
+    config.graceful_timeout = settings.graceful_timeout + graceful.CLEANUP_SECONDS
     metrics.prepare_multiprocess(workers)  # before the workers start
-    graceful.prepare_workers(workers)
     click.echo(f"promptkit serving on http://{host}:{port} ({workers} worker(s))", err=True)
-    raise SystemExit(run(config))
+    raise SystemExit(serving.run(config, workers))
 
 
 def _upgrade_in_child_process(database_url: str) -> None:

@@ -98,7 +98,11 @@ class FakeOpenAI:
             return _error_response(script)
 
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
+        try:
+            await response.prepare(request)
+        except ConnectionError:  # the client left before the response began
+            seen.closed_early.set()
+            return response
         if script.raw is not None:
             for piece in script.raw:
                 await response.write(piece)

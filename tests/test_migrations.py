@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -10,7 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from promptkit.db import Database
 from promptkit.db.engine import new_id, now, sync_url
 from promptkit.db.tables import metadata, projects, prompts
-from promptkit.migrate import HEAD, head_revisions, upgrade
+from promptkit.migrate import HEAD, alembic_config, head_revisions, upgrade
 
 # The full-text index of migrations 0003 and 0008 lives outside the tables' metadata on
 # purpose: it is engine-specific (FTS5 virtual tables and their shadow tables on SQLite, a
@@ -98,3 +100,78 @@ async def test_foreign_keys_are_enforced_on_the_apps_connections(clean_database)
         assert "foreign" in str(error.value).lower()
     finally:
         await db.disconnect()
+
+
+def _message_rows(connection):
+    order = "ORDER BY conversation_id, seq"
+    return connection.execute(sa.text(f"SELECT conversation_id, id, seq FROM messages {order}"))
+
+
+def test_0005_numbers_existing_messages_in_their_order_and_downgrades(clean_database):
+    """Rows written before 0005 get `seq` in (created_at, id) order; new ones follow them."""
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    config = alembic_config(clean_database)
+    before = ScriptDirectory.from_config(config).get_revision("0005").down_revision
+    assert isinstance(before, str)
+    command.downgrade(config, before)
+    engine = sa.create_engine(sync_url(clean_database))
+    try:
+        with engine.begin() as connection:
+            project_id = _project(connection)
+            stamp = now()
+            for conversation in ("cnv_a", "cnv_b"):
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO conversations (id, project_id, owner_id, title, created_at,"
+                        " updated_at) VALUES (:id, :project, 'alice', '', :at, :at)"
+                    ),
+                    {"id": conversation, "project": project_id, "at": stamp},
+                )
+            # Written out of order: the ids and times say which one is older.
+            for conversation, message_id, seconds in (
+                ("cnv_a", "msg_3", 3),
+                ("cnv_b", "msg_b", 1),
+                ("cnv_a", "msg_1", 1),
+                ("cnv_a", "msg_2", 1),  # the same time as msg_1: the id decides
+            ):
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO messages (id, conversation_id, owner_id, role, content,"
+                        " status, created_at) VALUES (:id, :conversation, 'alice', 'user', 'x',"
+                        " 'complete', :at)"
+                    ),
+                    {
+                        "id": message_id,
+                        "conversation": conversation,
+                        "at": stamp + timedelta(seconds=seconds),
+                    },
+                )
+        upgrade(clean_database)
+        with engine.begin() as connection:
+            rows = [tuple(row) for row in _message_rows(connection)]
+            by_conversation = {}
+            for conversation, message_id, seq in rows:
+                by_conversation.setdefault(conversation, []).append((message_id, seq))
+            assert [m for m, _ in by_conversation["cnv_a"]] == ["msg_1", "msg_2", "msg_3"]
+            newest = by_conversation["cnv_a"][-1][1]
+            # A row inserted after the upgrade, with no seq given, comes after every other.
+            connection.execute(
+                sa.text(
+                    "INSERT INTO messages (id, conversation_id, owner_id, role, content, status,"
+                    " created_at) VALUES ('msg_0', 'cnv_a', 'alice', 'user', 'x', 'complete', :at)"
+                ),
+                {"at": stamp - timedelta(days=1)},
+            )
+            seq = connection.execute(sa.text("SELECT seq FROM messages WHERE id = 'msg_0'"))
+            assert seq.scalar_one() > newest
+        command.downgrade(config, before)
+        with engine.connect() as connection:
+            columns = {column["name"] for column in sa.inspect(connection).get_columns("messages")}
+            assert "seq" not in columns
+            count = connection.execute(sa.text("SELECT COUNT(*) FROM messages"))
+            assert count.scalar_one() == 5
+    finally:
+        engine.dispose()
+        upgrade(clean_database)

@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import json
 
 import pytest
 import sqlalchemy as sa
+from fake_openai import FakeOpenAI, Script
+from fake_openai_files import FakeOpenAIFiles
 from joserfc import jws
+from quart.datastructures import FileStorage
+from test_chat import parse_events
 
 from plugins.builtin_clerk.local import mint_session_token
 from promptkit.db import projects as projects_db
-from promptkit.db.engine import Database
-from promptkit.db.tables import conversations, messages, prompts
+from promptkit.db.engine import Database, sync_url
+from promptkit.db.tables import conversations, file_metadata, messages, prompts
 from promptkit.db.tables import projects as projects_table
 
 ROUNDS = 20
@@ -68,7 +73,7 @@ async def _orphans(database_url: str) -> int:
     await db.connect()
     try:
         count = 0
-        for table in (prompts, conversations):
+        for table in (prompts, conversations, file_metadata):
             parentless = sa.select(table.c.id).where(
                 ~sa.exists().where(projects_table.c.id == table.c.project_id)
             )
@@ -189,3 +194,123 @@ async def test_a_long_valid_subject_is_accepted(client, clerk_signing_key):
     token = mint_session_token(clerk_signing_key, "u" * 255, ttl_seconds=900)
     response = await client.get("/projects", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200
+
+
+def _staggered(round_: int) -> tuple[float, float]:
+    """How long each side of a race waits before it starts: the delete starts well before the
+    other request in the first rounds, then closer and closer, then later and later."""
+    shift = (round_ - ROUNDS // 2) * 0.003
+    return (max(0.0, -shift), max(0.0, shift))
+
+
+async def _later(delay: float, request):
+    await asyncio.sleep(delay)
+    return await request
+
+
+@pytest.fixture
+async def chat_upstream():
+    server = await FakeOpenAI().start()
+    # A reply long enough for the delete to land before, during or after it.
+    server.default = Script(tokens=[f" t{i}" for i in range(8)], delay=0.005)
+    yield server
+    await server.close()
+
+
+async def test_chat_racing_delete_conversation_is_answered_and_leaves_no_orphan(
+    make_app, auth, chat_upstream, clean_database
+):
+    app = make_app(environ={"OPENAI_BASE_URL": chat_upstream.base_url, "OPENAI_API_KEY": "sk-race"})
+    alice = auth("alice")
+    outcomes = set()
+    async with app.test_app():
+        client = app.test_client()
+        project_id = await _project(client, alice)
+        for round_ in range(ROUNDS):
+            made = await client.post(
+                f"/projects/{project_id}/conversations", json={}, headers=alice
+            )
+            conversation = (await _json(made))["id"]
+
+            chat_delay, delete_delay = _staggered(round_)
+            chat, deleted = await asyncio.gather(
+                _later(
+                    chat_delay,
+                    client.post(
+                        "/chat",
+                        json={"conversation_id": conversation, "message": "hi"},
+                        headers=alice,
+                    ),
+                ),
+                _later(
+                    delete_delay, client.delete(f"/conversations/{conversation}", headers=alice)
+                ),
+            )
+            assert deleted.status_code == 204
+            assert chat.status_code in (200, 404), await chat.get_data()
+            if chat.status_code == 200:  # it streamed: it ends as every stream does
+                events = parse_events(await chat.get_data())
+                assert events[-1] == "[DONE]"
+                last = events[-2]
+                assert last["type"] in ("finish", "error"), events
+                outcomes.add(last["type"])
+            else:
+                assert (await _json(chat))["error"]["code"] == "not_found"
+                outcomes.add("404")
+            gone = await client.get(f"/conversations/{conversation}/messages", headers=alice)
+            assert gone.status_code == 404
+    assert await _orphans(clean_database) == 0
+    assert len(outcomes) >= 2, outcomes  # the race was run, not always won by one side
+
+
+@pytest.fixture
+async def files_provider():
+    server = await FakeOpenAIFiles().start()
+    yield server
+    await server.close()
+
+
+async def test_upload_racing_delete_project_leaves_no_orphan_here_or_at_the_provider(
+    make_app, auth, files_provider, clean_database
+):
+    app = make_app(
+        environ={
+            "OPENAI_API_KEY": files_provider.api_key,
+            "OPENAI_BASE_URL": files_provider.base_url,
+        }
+    )
+    alice = auth("alice")
+    statuses = []
+    async with app.test_app():
+        client = app.test_client()
+        for round_ in range(ROUNDS):
+            project_id = await _project(client, alice)
+            storage = FileStorage(
+                io.BytesIO(b"x" * 4096), filename="a.txt", content_type="text/plain"
+            )
+            upload_delay, delete_delay = _staggered(round_)
+            uploaded, deleted = await asyncio.gather(
+                _later(
+                    upload_delay,
+                    client.post(
+                        f"/projects/{project_id}/files", files={"file": storage}, headers=alice
+                    ),
+                ),
+                _later(delete_delay, client.delete(f"/projects/{project_id}", headers=alice)),
+            )
+            assert uploaded.status_code in (201, 404), await uploaded.get_data()
+            assert deleted.status_code in (204, 409), await deleted.get_data()
+            statuses.append((uploaded.status_code, deleted.status_code))
+            if deleted.status_code == 409:  # a file came in under the delete: it can go now
+                assert (
+                    await client.delete(f"/projects/{project_id}", headers=alice)
+                ).status_code == 204
+            assert (await client.get(f"/projects/{project_id}", headers=alice)).status_code == 404
+    assert await _orphans(clean_database) == 0
+    engine = sa.create_engine(sync_url(clean_database))
+    with engine.connect() as connection:
+        rows = connection.execute(sa.select(file_metadata.c.id)).all()
+    engine.dispose()
+    assert rows == []
+    assert files_provider.files == {}  # every stored byte was deleted at the provider too
+    assert len(set(statuses)) >= 2, statuses

@@ -127,7 +127,7 @@ TAKE_LEASE = Prepared(
         sa.select(messages.c.id)
         # By the bound id, not correlated: SQLite's RETURNING names columns unqualified.
         .where(messages.c.conversation_id == sa.bindparam("conversation_id"))
-        .order_by(messages.c.created_at.desc(), messages.c.id.desc())
+        .order_by(messages.c.seq.desc())
         .limit(1)
         .scalar_subquery()
         .label("newest_message_id"),

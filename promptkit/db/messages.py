@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from ..errors import NotFound
 from .engine import Database, Prepared, new_id, now
-from .pagination import fetch_page
+from .pagination import fetch_sequence_page
 from .tables import conversations, messages
 
 COLUMNS = (
@@ -30,11 +30,13 @@ COLUMNS = (
 # INSERT: every column a placeholder named after it, written only while the owner's
 # conversation exists, in the one statement. FOR KEY SHARE (PostgreSQL) waits for a delete of
 # the conversation in flight and then sees it gone, where the foreign key would raise instead.
+# `seq` is left to the database (see the table).
+WRITTEN = [column for column in messages.c if column.key != "seq"]
 INSERT = Prepared(
     sa.insert(messages)
     .from_select(
-        [column.name for column in messages.c],
-        sa.select(*(sa.bindparam(column.name, type_=column.type) for column in messages.c))
+        [column.name for column in WRITTEN],
+        sa.select(*(sa.bindparam(column.name, type_=column.type) for column in WRITTEN))
         .where(
             conversations.c.id == sa.bindparam("conversation_id"),
             conversations.c.owner_id == sa.bindparam("owner_id"),
@@ -49,7 +51,7 @@ RECENT = Prepared(
         messages.c.conversation_id == sa.bindparam("conversation_id"),
         messages.c.owner_id == sa.bindparam("owner_id"),
     )
-    .order_by(messages.c.created_at.desc(), messages.c.id.desc())
+    .order_by(messages.c.seq.desc())
     .limit(sa.bindparam("limit", type_=sa.Integer))
 )
 
@@ -60,8 +62,8 @@ async def list_page(
     query = sa.select(*COLUMNS).where(
         messages.c.conversation_id == conversation_id, messages.c.owner_id == owner_id
     )
-    rows, next_cursor = await fetch_page(
-        db, query, messages, limit=limit, cursor=cursor, newest_first=False
+    rows, next_cursor = await fetch_sequence_page(
+        db, query, messages.c.seq, limit=limit, cursor=cursor
     )
     return [shaped(row) for row in rows], next_cursor
 

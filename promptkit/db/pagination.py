@@ -1,4 +1,5 @@
-"""Keyset pagination: stable order by (created_at, id), with an opaque cursor."""
+"""Keyset pagination: stable order by (created_at, id), or by a database-assigned sequence
+(messages), with an opaque cursor."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from .engine import Database
 from .tables import ID
 
 ID_LENGTH = ID.length or 0
+SEQUENCE_MAX = 2**63 - 1  # a BIGINT: a larger number in a cursor was not issued
 
 
 def encode_cursor(row: dict[str, Any]) -> str:
@@ -80,3 +82,40 @@ async def fetch_page(
     if len(rows) > limit:
         return rows[:limit], encode_cursor(rows[limit - 1])
     return rows, None
+
+
+async def fetch_sequence_page(
+    db: Database,
+    query: sa.Select[Any],
+    sequence: sa.Column[int],
+    *,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of `query` in the order of `sequence` (lowest first) and the next cursor.
+
+    The cursor holds the last row's sequence number, which `query` does not return.
+    """
+    if cursor is not None:
+        query = query.where(sequence > decode_sequence(cursor))
+    rows = await db.fetch_all(query.add_columns(sequence).order_by(sequence).limit(limit + 1))
+    positions = [row.pop(sequence.key) for row in rows]
+    if len(rows) > limit:
+        return rows[:limit], encode_sequence(positions[limit - 1])
+    return rows, None
+
+
+def encode_sequence(position: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps(["seq", position]).encode()).decode().rstrip("=")
+
+
+def decode_sequence(cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        kind, position = json.loads(raw)
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as error:
+        raise invalid_cursor() from error
+    # bool is an int too; a float or a huge number was not issued either.
+    if kind != "seq" or type(position) is not int or not 0 <= position <= SEQUENCE_MAX:
+        raise invalid_cursor()
+    return position

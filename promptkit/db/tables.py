@@ -113,7 +113,10 @@ messages = sa.Table(
     sa.Column("prompt_version", sa.Integer, nullable=True),
     sa.Column("prompt_variables", sa.JSON, nullable=True),
     _timestamp("created_at"),
-    sa.Index("ix_messages_conversation_created", "conversation_id", "created_at", "id"),
+    # The order of a conversation: given by the database as each row is inserted (an identity
+    # on PostgreSQL, a trigger on SQLite; see migration 0005), never by a process's clock.
+    sa.Column("seq", sa.BigInteger, sa.Identity(), nullable=False),
+    sa.Index("uq_messages_conversation_seq", "conversation_id", "seq", unique=True),
     sa.Index("ix_messages_owner", "owner_id"),
 )
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
 from quart import Request
+from werkzeug.exceptions import RequestTimeout
 from werkzeug.routing import BaseConverter
 
 from ..errors import NotFound
@@ -44,5 +46,28 @@ def request_class(body_limits: dict[re.Pattern[str], int]) -> type[Request]:
                     if pattern.fullmatch(path):
                         kwargs["max_content_length"] = limit
             super().__init__(method, scheme, path, *args, **kwargs)
+
+        async def get_data(  # type: ignore[override]
+            self, cache: bool = True, as_text: bool = False, parse_form_data: bool = False
+        ) -> str | bytes:
+            """Quart's, waiting with `asyncio.timeout` where Quart uses `asyncio.wait_for`.
+
+            On Python 3.11, `wait_for` swallows a cancellation that arrives just as what it
+            waits for completes (CPython gh-86296, fixed in 3.12). A client that closes its
+            connection right after sending its request is exactly that: its body completes and
+            its disconnect arrives together, Quart cancels the view, and the cancellation was
+            lost, so the view ran on, streaming a whole reply to nobody and storing it
+            `complete`. `asyncio.timeout` never swallows one.
+            """
+            if parse_form_data:
+                await self._load_form_data()
+            try:
+                async with asyncio.timeout(self.body_timeout):
+                    raw_data: bytes = await self.body
+            except TimeoutError as error:
+                raise RequestTimeout() from error
+            if not cache:
+                self.body.clear()
+            return raw_data.decode() if as_text else raw_data
 
     return PromptkitRequest

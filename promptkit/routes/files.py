@@ -282,7 +282,10 @@ async def _limited(
     chunks = aiter(body)
     while True:
         try:
-            chunk = await asyncio.wait_for(anext(chunks), idle_timeout)
+            # Not `wait_for`: on Python 3.11 it can swallow the cancellation of a client that
+            # left (see `routes.request_class`).
+            async with asyncio.timeout(idle_timeout):
+                chunk = await anext(chunks)
         except StopAsyncIteration:
             return
         except TimeoutError as error:
