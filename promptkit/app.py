@@ -25,6 +25,7 @@ from .errors import (
     ValidationFailed,
 )
 from .plugins import Plugins, build_plugin_manager
+from .replies.service import Replies
 from .routes import (
     IdConverter,
     chat,
@@ -33,6 +34,7 @@ from .routes import (
     health,
     projects,
     prompts,
+    replies,
     request_class,
     search,
 )
@@ -49,11 +51,13 @@ class PromptkitApp(Quart):
     settings: Settings
     db: Database
     plugins: Plugins
+    replies: Replies
 
     async def shutdown(self) -> None:
         # Streams that outlived the grace period are cut first, while the database is still
         # connected, so Quart's wait for background tasks includes storing their replies.
         await graceful.cut_requests_in_flight(self)
+        await self.replies.stop_all()  # resumable replies run on without a request
         await super().shutdown()
 
 
@@ -74,6 +78,7 @@ def create_app(settings: Settings | None = None, *, plugins: Iterable[object] = 
     app.url_map.converters["id"] = IdConverter
     app.db = Database(settings.database_url)
     app.plugins = Plugins(build_plugin_manager(settings.disabled_plugins, plugins), app)
+    app.replies = Replies(app)
     QuartSchema(
         app,
         info={"title": "promptkit", "version": "0.1.0"},
@@ -83,7 +88,7 @@ def create_app(settings: Settings | None = None, *, plugins: Iterable[object] = 
         scalar_ui_path=None,
         openapi_provider_class=_OpenAPI,
     )
-    for module in (health, projects, prompts, conversations, chat, files, search):
+    for module in (health, projects, prompts, conversations, chat, replies, files, search):
         app.register_blueprint(module.blueprint)
 
     @app.before_serving
@@ -94,9 +99,11 @@ def create_app(settings: Settings | None = None, *, plugins: Iterable[object] = 
         except BaseException:
             await app.db.disconnect()  # a start that fails leaves no connection (or thread) open
             raise
+        await app.replies.start()
 
     @app.after_serving
     async def stop() -> None:
+        await app.replies.close()
         await app.plugins.shutdown()
         await app.db.disconnect()
 
