@@ -37,14 +37,14 @@ def app_environ(fake):
 
 @pytest.fixture
 async def resumable(make_app, fake):
-    """An app with PROMPTKIT_RESUMABLE on and a short grace, and its test client."""
+    """The test client of an app with PROMPTKIT_RESUMABLE on and a short grace."""
     app = make_app(environ=upstream_env(fake), resumable=True, resume_grace=0.6)
     async with app.test_app():
-        yield app, app.test_client()
+        yield app.test_client()
 
 
-async def wait_for_status(client, headers, conversation, count=2, timeout=3.0):
-    deadline = time.monotonic() + timeout
+async def wait_for_status(client, headers, conversation, count=2, within=3.0):
+    deadline = time.monotonic() + within
     while True:
         stored = await history(client, headers, conversation)
         if len(stored) >= count or time.monotonic() > deadline:
@@ -111,8 +111,8 @@ async def test_resumable_off_has_nothing_to_resume_while_streaming(client, auth,
     assert text_of(await read_to_end(streaming)) == "".join(TOKENS)
 
 
-async def test_a_resumable_reply_goes_on_without_its_client_and_replays_whole(resumable, auth, fake):
-    app, client = resumable
+async def test_a_resumable_reply_goes_on_without_its_client_and_replays(resumable, auth, fake):
+    client = resumable
     alice = auth("alice")
     conversation = await new_conversation(client, alice)
     connection, seen = await start_streaming(client, alice, conversation)
@@ -138,7 +138,7 @@ async def test_a_resumable_reply_goes_on_without_its_client_and_replays_whole(re
 
 
 async def test_several_clients_follow_one_resumable_reply(resumable, auth, fake):
-    app, client = resumable
+    client = resumable
     alice = auth("alice")
     conversation = await new_conversation(client, alice)
     first = await start_streaming(client, alice, conversation)
@@ -155,7 +155,7 @@ async def test_several_clients_follow_one_resumable_reply(resumable, auth, fake)
 
 
 async def test_a_resumable_reply_nobody_follows_is_stopped_after_the_grace(resumable, auth, fake):
-    app, client = resumable
+    client = resumable
     alice = auth("alice")
     fake.default = Script(tokens=TOKENS * 5, delay=0.05)  # 10 s: far longer than the grace
     conversation = await new_conversation(client, alice)
@@ -173,7 +173,7 @@ async def test_a_resumable_reply_nobody_follows_is_stopped_after_the_grace(resum
 
 
 async def test_stop_ends_every_client_of_a_resumable_reply(resumable, auth, fake):
-    app, client = resumable
+    client = resumable
     alice = auth("alice")
     conversation = await new_conversation(client, alice)
     first = await start_streaming(client, alice, conversation)
@@ -306,4 +306,3 @@ def test_resumable_is_a_switch():
     assert Settings.from_env({"PROMPTKIT_RESUME_GRACE": "5"}).resume_grace == 5.0
     with pytest.raises(ValueError, match="PROMPTKIT_RESUMABLE"):
         Settings.from_env({"PROMPTKIT_RESUMABLE": "maybe"})
-
