@@ -43,6 +43,7 @@ STOP_WAIT_SECONDS = 10.0  # a stop waits this long for the reply to be stored
 POLL_SECONDS = 0.05  # how often it looks, when the reply runs on another instance
 MARK_SECONDS = 5.0  # a client following from another instance says so this often
 CLEANUP_SECONDS = 5.0  # at shutdown, for the replies stopped then to be stored
+CLOSE_SECONDS = 1.0  # at shutdown, for the stop channel's subscription to be left
 
 
 class Replies:
@@ -77,7 +78,9 @@ class Replies:
     async def close(self) -> None:
         for task in self._services:
             task.cancel()
-        await asyncio.gather(*self._services, return_exceptions=True)
+        if self._services:
+            # Not forever: leaving a subscription may wait on a Redis that does not answer.
+            await asyncio.wait(self._services, timeout=CLOSE_SECONDS)
 
     # POST /chat
 
