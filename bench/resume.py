@@ -30,7 +30,7 @@ from typing import Any
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from chat_vs_upstream import cpu_seconds, free_port, wait_for_port  # noqa: E402
+from chat_vs_upstream import cpu_seconds, free_port, wait_for_port
 
 HELD_PARTS = 500
 COUNTED = ("xadd", "expire", "xrange", "xread", "set", "exists", "publish")
@@ -69,8 +69,10 @@ async def one_reply(http: aiohttp.ClientSession, base: str, conversation: str) -
     assert data.endswith(b"data: [DONE]\n\n"), data[-200:]
 
 
-async def cost_per_reply(args: argparse.Namespace, resumable: str) -> dict[str, float]:
-    server, base = start_server(args, resumable)
+async def cost_per_reply(
+    args: argparse.Namespace, resumable: str, redis: bool = True
+) -> dict[str, float]:
+    server, base = start_server(args, resumable, redis)
     try:
         await wait_for_port(int(base.rsplit(":", 1)[1]))
         async with aiohttp.ClientSession() as http:
@@ -107,7 +109,11 @@ async def first_part_times(args: argparse.Namespace) -> dict[str, list[float]]:
     try:
         for base in (base_a, base_b):
             await wait_for_port(int(base.rsplit(":", 1)[1]))
-        timings: dict[str, list[float]] = {"same instance": [], "other instance (Redis)": []}
+        timings: dict[str, list[float]] = {
+            "same instance": [],
+            "other instance (Redis)": [],
+            "baseline: GET conversation": [],
+        }
         async with aiohttp.ClientSession() as http:
             (conversation,) = await new_conversations(http, base_a, 1)
             body = {"conversation_id": conversation, "message": "go", "model": "bench-held"}
@@ -119,6 +125,9 @@ async def first_part_times(args: argparse.Namespace) -> dict[str, list[float]]:
             for _ in range(args.samples):
                 for name, base in (("same instance", base_a), ("other instance (Redis)", base_b)):
                     timings[name].append(await time_to_first_part(http, base, conversation))
+                timings["baseline: GET conversation"].append(
+                    await time_to_answer(http, f"{base_b}/conversations/{conversation}")
+                )
             async with http.post(f"{base_a}/chat/{conversation}/stop", headers=HEADERS) as r:
                 assert r.status == 200, await r.text()
     finally:
@@ -140,14 +149,25 @@ async def time_to_first_part(http: aiohttp.ClientSession, base: str, conversatio
     return elapsed
 
 
+async def time_to_answer(http: aiohttp.ClientSession, url: str) -> float:
+    """An authenticated read of one row: the floor under the resume figures."""
+    started = time.perf_counter()
+    async with http.get(url, headers=HEADERS) as response:
+        assert response.status == 200, response.status
+        await response.read()
+    return time.perf_counter() - started
+
+
 _workdir = tempfile.mkdtemp(prefix="promptkit-bench-resume-")
 
 
-def start_server(args: argparse.Namespace, resumable: str) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(
+    args: argparse.Namespace, resumable: str, redis: bool = True
+) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     database = args.database_url or f"sqlite:///{_workdir}/bench.sqlite3"
     command = [sys.executable, __file__, "--serve", str(port), "--database", database,
-               "--resumable", resumable, "--redis-url", args.redis_url,
+               "--resumable", resumable, "--redis-url", args.redis_url if redis else "",
                "--tokens", str(args.tokens), "--delay", str(args.delay)]  # fmt: skip
     process = subprocess.Popen(command, cwd=_workdir)
     return process, f"http://127.0.0.1:{port}"
@@ -199,7 +219,7 @@ def serve(args: argparse.Namespace) -> None:
     settings = Settings(
         database_url=args.database,
         disabled_plugins=("clerk", "openai", "echo"),
-        redis_url=args.redis_url,
+        redis_url=args.redis_url or None,
         resumable=args.resumable == "on",
         api_rate_limit=None,
     )
@@ -216,17 +236,21 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def measure(args: argparse.Namespace) -> None:
-    off = await cost_per_reply(args, "off")
-    on = await cost_per_reply(args, "on")
+    columns = {
+        "resumable off": await cost_per_reply(args, "off"),
+        "on, no Redis": await cost_per_reply(args, "on", redis=False),
+        "on, Redis": await cost_per_reply(args, "on"),
+    }
     print(
         f"\n{args.replies} replies, {args.concurrency} at a time, {args.tokens} tokens "
         f"{args.delay * 1000:g} ms apart\n"
     )
-    print(f"{'per reply':<24} {'resumable off':>14} {'resumable on':>14}")
+    print(f"{'per reply':<24}" + "".join(f"{name:>15}" for name in columns))
     for name in ("cpu_ms", *COUNTED):
         label = "promptkit CPU (ms)" if name == "cpu_ms" else f"Redis {name.upper()}"
-        print(f"{label:<24} {off[name]:>14.2f} {on[name]:>14.2f}")
-    print(f"{'Redis round trips':<24} {off['xadd']:>14.2f} {on['xadd']:>14.2f}")
+        print(f"{label:<24}" + "".join(f"{c[name]:>15.2f}" for c in columns.values()))
+    # Each XADD is one round trip; a first or last one carries its EXPIRE in the same pipeline.
+    print(f"{'Redis round trips':<24}" + "".join(f"{c['xadd']:>15.2f}" for c in columns.values()))
 
     timings = await first_part_times(args)
     print(f"\nGET /chat/{{id}}/stream to the first replayed part, {HELD_PARTS}-part reply")

@@ -69,6 +69,11 @@ class RedisLog:
             pipeline.expire(key, ENDED_TTL if last else LIVE_TTL)
             await pipeline.execute()
 
+    async def ended(self, reply_id: str) -> None:
+        """Let the stream of a reply that ended without its last part expire soon."""
+        async with asyncio.timeout(TIMEOUT_SECONDS):
+            await self._redis.expire(stream_key(reply_id), ENDED_TTL)
+
     async def replay(self, reply_id: str) -> list[bytes]:
         """Every entry written so far."""
         async with asyncio.timeout(TIMEOUT_SECONDS):

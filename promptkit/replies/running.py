@@ -43,6 +43,11 @@ class Running:
         self.ended.set()
         self._grown.set()
 
+    async def grown_beyond(self, count: int) -> None:
+        """Wait until there are more than `count` chunks, or the reply has ended."""
+        while len(self.chunks) <= count and not self.ended.is_set():
+            await self._grown.wait()
+
     async def follow(self) -> AsyncIterator[bytes]:
         """The reply from its `start` part, then live; a `: ping` while it is silent."""
         self.following += 1

@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 STOP_WAIT_SECONDS = 10.0  # a stop waits this long for the reply to be stored
 POLL_SECONDS = 0.05  # how often it looks, when the reply runs on another instance
+FLUSH_SECONDS = 0.05  # a reply's writes go to Redis at most this often
 MARK_SECONDS = 5.0  # a client following from another instance says so this often
 CLEANUP_SECONDS = 5.0  # at shutdown, for the replies stopped then to be stored
 CLOSE_SECONDS = 1.0  # at shutdown, for the stop channel's subscription to be left
@@ -98,30 +99,45 @@ class Replies:
         if not self.resumable:
             return await stream_response(turn)
         track(self.app, self._produce(running), "producing a resumable reply")
+        if self.log is not None:
+            track(self.app, self._mirror(running), "writing a reply to Redis")
         track(self.app, self._keep_grace(running), "watching a resumable reply")
         return _stream(running.follow())
 
     async def _produce(self, running: Running) -> None:
         events = reply_events(running.turn)
-        first, failing = True, False
         try:
             async for chunk in events:
-                if chunk == PING:
-                    continue  # each client gets its own while the reply is silent
-                running.add(chunk)
-                if self.log is None or failing:
-                    continue
-                try:
-                    last = chunk.endswith(DONE)
-                    await self.log.append(running.reply_id, chunk, first=first, last=last)
-                    first = False
-                except REDIS_ERRORS as error:
-                    # The reply goes on here; clients on other instances cannot follow it.
-                    failing = True
-                    log.warning("writing a reply to Redis failed (%s)", type(error).__name__)
+                if chunk != PING:  # each client gets its own while the reply is silent
+                    running.add(chunk)
         finally:
             running.end()
             await events.aclose()
+
+    async def _mirror(self, running: Running) -> None:
+        """Copy the reply's writes to its Redis Stream, at most one XADD per `FLUSH_SECONDS`
+        (what came meanwhile goes in one entry): a reply of a fast model costs a few round
+        trips, not one per token; a client on another instance sees it that much later."""
+        assert self.log is not None
+        sent, first = 0, True
+        while True:
+            await running.grown_beyond(sent)
+            chunks = running.chunks[sent:]
+            if not chunks:  # ended without its last part (cut at shutdown): all written
+                with contextlib.suppress(*REDIS_ERRORS):
+                    await self.log.ended(running.reply_id)
+                return
+            last = chunks[-1].endswith(DONE)
+            try:
+                await self.log.append(running.reply_id, b"".join(chunks), first=first, last=last)
+            except REDIS_ERRORS as error:
+                # The reply goes on here; clients on other instances cannot follow it.
+                log.warning("writing a reply to Redis failed (%s)", type(error).__name__)
+                return
+            sent, first = sent + len(chunks), False
+            if last:
+                return
+            await asyncio.sleep(FLUSH_SECONDS)
 
     async def _keep_grace(self, running: Running) -> None:
         """Stop the reply once no client has followed it for `grace` seconds."""
