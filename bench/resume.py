@@ -1,5 +1,6 @@
 """What resumable replies cost: Redis work and server CPU per reply, resumable off beside on,
-and the time from `GET /chat/{id}/stream` to the first replayed part of a 500-part reply.
+the time from `GET /chat/{id}/stream` to the first replayed part of a 500-part reply, and the
+server memory per attached client.
 
 It starts promptkit server processes (Hypercorn, SQLite unless --database-url, Redis at
 --redis-url) with a bench provider plugin, so the upstream costs nothing:
@@ -102,7 +103,9 @@ async def cost_per_reply(
     return per_reply
 
 
-async def first_part_times(args: argparse.Namespace) -> dict[str, list[float]]:
+async def first_part_times(
+    args: argparse.Namespace,
+) -> tuple[dict[str, list[float]], dict[str, float]]:
     """A 500-part reply held in flight on A; GET .../stream on A (in memory) and on B (Redis)."""
     a, base_a = start_server(args, "on")
     b, base_b = start_server(args, "on")
@@ -114,6 +117,7 @@ async def first_part_times(args: argparse.Namespace) -> dict[str, list[float]]:
             "other instance (Redis)": [],
             "baseline: GET conversation": [],
         }
+        memory: dict[str, float] = {}
         async with aiohttp.ClientSession() as http:
             (conversation,) = await new_conversations(http, base_a, 1)
             body = {"conversation_id": conversation, "message": "go", "model": "bench-held"}
@@ -128,12 +132,45 @@ async def first_part_times(args: argparse.Namespace) -> dict[str, list[float]]:
                 timings["baseline: GET conversation"].append(
                     await time_to_answer(http, f"{base_b}/conversations/{conversation}")
                 )
+            for name, base, server in (("same instance", base_a, a), ("other instance", base_b, b)):
+                memory[name] = await memory_per_follower(args, base, server.pid, conversation)
             async with http.post(f"{base_a}/chat/{conversation}/stop", headers=HEADERS) as r:
                 assert r.status == 200, await r.text()
     finally:
         stop_server(a)
         stop_server(b)
-    return timings
+    return timings, memory
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS")
+
+
+async def memory_per_follower(
+    args: argparse.Namespace, base: str, pid: int, conversation: str
+) -> float:
+    """The server's RSS growth per client attached to the held reply, `args.followers` of them
+    at once, each having read the replay."""
+    url = f"{base}/chat/{conversation}/stream"
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+        await asyncio.sleep(0.5)
+        before = rss_bytes(pid)
+        responses = []
+        for _ in range(args.followers):
+            response = await http.get(url, headers=HEADERS)
+            assert response.status == 200
+            seen = b""
+            while seen.count(b'"text-delta"') < HELD_PARTS:
+                seen += await response.content.readany()
+            responses.append(response)
+        await asyncio.sleep(0.5)
+        grown = rss_bytes(pid) - before
+        for response in responses:
+            response.close()
+    return grown / args.followers
 
 
 async def time_to_first_part(http: aiohttp.ClientSession, base: str, conversation: str) -> float:
@@ -252,7 +289,7 @@ async def measure(args: argparse.Namespace) -> None:
     # Each XADD is one round trip; a first or last one carries its EXPIRE in the same pipeline.
     print(f"{'Redis round trips':<24}" + "".join(f"{c['xadd']:>15.2f}" for c in columns.values()))
 
-    timings = await first_part_times(args)
+    timings, memory = await first_part_times(args)
     print(f"\nGET /chat/{{id}}/stream to the first replayed part, {HELD_PARTS}-part reply")
     print(f"{'served by':<24} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8}")
     for name, values in timings.items():
@@ -260,6 +297,9 @@ async def measure(args: argparse.Namespace) -> None:
             f"{name:<24} {percentile(values, 0.5) * 1000:>8.2f} "
             f"{percentile(values, 0.99) * 1000:>8.2f} {statistics.mean(values) * 1000:>8.2f}"
         )
+    print(f"\nserver memory per attached client ({args.followers} at once), RSS growth")
+    for name, value in memory.items():
+        print(f"{name:<24} {value / 1024:>8.1f} KiB")
 
 
 def main() -> None:
@@ -269,6 +309,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=64, help="tokens per paced reply")
     parser.add_argument("--delay", type=float, default=0.005, help="seconds between tokens")
     parser.add_argument("--samples", type=int, default=200, help="resumes timed per server")
+    parser.add_argument("--followers", type=int, default=200, help="clients attached at once")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/3")
     parser.add_argument("--database-url", help="default: a fresh SQLite file")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
