@@ -26,6 +26,7 @@ from .errors import (
 )
 from .hooktypes import PUBLIC_ROUTE
 from .plugins import PluginLoadError, Plugins, build_plugin_manager
+from .replies.service import Replies
 from .routes import (
     IdConverter,
     chat,
@@ -34,6 +35,7 @@ from .routes import (
     health,
     projects,
     prompts,
+    replies,
     request_class,
     search,
 )
@@ -50,11 +52,13 @@ class PromptkitApp(Quart):
     settings: Settings
     db: Database
     plugins: Plugins
+    replies: Replies
 
     async def shutdown(self) -> None:
         # Streams that outlived the grace period are cut first, while the database is still
         # connected, so Quart's wait for background tasks includes storing their replies.
         await graceful.cut_requests_in_flight(self)
+        await self.replies.stop_all()  # resumable replies run on without a request
         await super().shutdown()
 
 
@@ -79,6 +83,7 @@ def create_app(settings: Settings | None = None, *, plugins: Iterable[object] = 
         app,
         trace=settings.environ.get("PROMPTKIT_TRACE_PLUGINS", "").lower() in ("1", "true", "on"),
     )
+    app.replies = Replies(app)
     QuartSchema(
         app,
         info={"title": "promptkit", "version": "0.1.0"},
@@ -88,7 +93,7 @@ def create_app(settings: Settings | None = None, *, plugins: Iterable[object] = 
         scalar_ui_path=None,
         openapi_provider_class=_OpenAPI,
     )
-    for module in (health, projects, prompts, conversations, chat, files, search):
+    for module in (health, projects, prompts, conversations, chat, replies, files, search):
         app.register_blueprint(module.blueprint)
     for plugin_name, blueprint in app.plugins.routes():
         if blueprint.name in app.blueprints:
@@ -105,9 +110,11 @@ def create_app(settings: Settings | None = None, *, plugins: Iterable[object] = 
         except BaseException:
             await app.db.disconnect()  # a start that fails leaves no connection (or thread) open
             raise
+        await app.replies.start()
 
     @app.after_serving
     async def stop() -> None:
+        await app.replies.close()
         await app.plugins.shutdown()
         await app.db.disconnect()
 

@@ -52,6 +52,10 @@ class Turn:
     replaces: list[str]  # assistant replies that the new one replaces (regenerate)
     assistant_id: str  # also the name of the conversation's lease (see `conversations`)
     prompt: tuple[str, int, dict[str, str]] | None  # the system prompt's id, version, variables
+    # Settled once the reply is stored (the message) or given up (None): a stop waits for it.
+    stored: asyncio.Future[dict[str, Any] | None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
 
 
 async def start_turn(app: PromptkitApp, principal: Principal, ask: Ask) -> Turn:
@@ -62,9 +66,9 @@ async def start_turn(app: PromptkitApp, principal: Principal, ask: Ask) -> Turn:
     # The lease (which also reads the active prompt) and the history read go out at once: the
     # first token waits for one round trip, not two. The history read is scoped to the owner,
     # so a refused lease has shown nothing.
-    taking = asyncio.ensure_future(
-        conversations.take_stream_lease(db, owner, ask.conversation_id, lease, LEASE_SECONDS)
-    )
+    take = conversations.take_stream_lease
+    holder, seconds = app.replies.instance, app.settings.stream_lease_seconds or LEASE_SECONDS
+    taking = asyncio.ensure_future(take(db, owner, ask.conversation_id, lease, seconds, holder))
     try:
         taken, newest_first = await asyncio.gather(
             asyncio.shield(taking),  # a client that leaves now must not leave the lease taken
@@ -74,6 +78,14 @@ async def start_turn(app: PromptkitApp, principal: Principal, ask: Ask) -> Turn:
     except asyncio.CancelledError:
         track(app, _give_back(app, taking, ask.conversation_id, lease), "giving a lease back")
         raise
+    if taken is None and await app.replies.settle_if_abandoned(owner, ask.conversation_id):
+        # The lease had expired with its reply unstored (its instance died): that reply is
+        # now stored from its checkpoint, so the history is read again with the lease.
+        taken = await take(db, owner, ask.conversation_id, lease, seconds, holder)
+        if taken is not None and not isinstance(newest_first, BaseException):
+            newest_first = await messages.recent(
+                db, owner, ask.conversation_id, limit=HISTORY_LIMIT
+            )
     if isinstance(newest_first, BaseException):
         if isinstance(taken, conversations.TakenLease):  # give the lease back
             await conversations.release_stream_lease(db, ask.conversation_id, lease)
@@ -169,7 +181,7 @@ async def _prepare(
         app=app,
         principal=principal,
         conversation=conversation,
-        lease_seconds=LEASE_SECONDS,
+        lease_seconds=app.settings.stream_lease_seconds or LEASE_SECONDS,
         chat=chat,
         pump=pump,
         user_message=user_message,
@@ -206,6 +218,7 @@ def build_messages(
 
 IDLE = object()  # no delta within the idle time `next_batch` was given
 FINISHED = object()  # the provider's iterator ended
+STOPPED = object()  # `Pump.stop`: someone stopped the reply
 MAX_WAITING = 256  # items the pump holds for a slow client before it stops reading
 
 
@@ -270,10 +283,15 @@ class Pump:
 
     def interrupt(self, reason: str) -> None:
         """Stop the provider (it closes its request) and hand over `Interrupted(reason)` after
-        what it produced; nothing when the provider has ended already."""
+        what it produced, as a failure ends a reply; nothing when the provider has ended."""
         if not self._task.done():
             self._task.cancel()
             self._hand_over(Interrupted(reason))
+
+    def stop(self) -> None:
+        """Hand `STOPPED` to the side that waits, after what is already waiting: someone asked
+        for the reply to end here, and it ends as a finished one does."""
+        self._hand_over(STOPPED)
 
     async def closed(self) -> None:
         """Wait until the provider's iterator has finished or run its `finally`."""

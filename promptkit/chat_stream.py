@@ -23,8 +23,9 @@ import orjson
 from quart import Response
 
 from . import graceful
-from .chat import FINISHED, IDLE, Interrupted, Pump, Turn
+from .chat import FINISHED, IDLE, STOPPED, Interrupted, Pump, Turn
 from .db import conversations, messages
+from .db import replies as replies_db
 from .errors import ProviderError
 from .hooktypes import StreamEnd
 from .metrics import metrics
@@ -44,10 +45,13 @@ DONE = b"data: [DONE]\n\n"
 TEXT_ID = "text-1"  # the reply's one text part
 STORING = "storing a chat reply"
 SHUTTING_DOWN = "the server is shutting down: send the message again"
+# While a reply streams, what it has produced is written to its conversation this often, with
+# the lease's renewal: when its instance dies, another one stores it from there.
+CHECKPOINT_SECONDS = 5.0
 
 
 async def stream_response(turn: Turn) -> Response:
-    events = _events(turn)
+    events = reply_events(turn)
     # Started here rather than by Quart: from its first step on, the generator's `finally` runs
     # whatever happens. When the client leaves before the body starts, Quart drops the response
     # unread; asyncio then closes a started generator (an unstarted one would just vanish,
@@ -71,11 +75,13 @@ def part(data: dict[str, Any]) -> bytes:
     return b"data: " + orjson.dumps(data) + b"\n\n"
 
 
-async def _events(turn: Turn) -> AsyncGenerator[bytes, None]:
+async def reply_events(turn: Turn) -> AsyncGenerator[bytes, None]:
+    """The reply's stream, from its `start` part to `data: [DONE]`; the reply is stored before
+    the last part. Closing it early stores what was produced as `partial`."""
     pump = turn.pump
     watch = metrics(turn.app).watch_stream(turn.chat.model, pump.started)
-    lease_keeper = _LeaseKeeper(turn)
     text: list[str] = []
+    lease_keeper = _LeaseKeeper(turn, text)
     end: StreamEnd | None = None
     finishing = False
     # At the end of a shutdown's grace period the reply ends as a failed one does.
@@ -101,6 +107,18 @@ async def _events(turn: Turn) -> AsyncGenerator[bytes, None]:
                     watch.usage(item.model, item.usage)
                 elif item is FINISHED:
                     finished = True
+                elif item is STOPPED:  # stored as `partial`; every client gets a `finish`
+                    finishing = True
+                    pump.cancel()
+                    saved = None
+                    with contextlib.suppress(Exception):  # logged by the task
+                        saved = await run_to_completion(
+                            turn.app,
+                            _finish(turn, pump, lease_keeper, "partial", text, None),
+                            STORING,
+                        )
+                    yield b"".join(out) + _closing(turn, text, saved, StreamEnd())
+                    return
                 else:  # an exception: store what was produced, then say what happened
                     finishing = True
                     if isinstance(item, Interrupted):  # not the provider's fault: `partial`
@@ -127,20 +145,7 @@ async def _events(turn: Turn) -> AsyncGenerator[bytes, None]:
         except Exception:  # logged by the task; e.g. the conversation was deleted meanwhile
             yield part({"type": "error", "errorText": "the reply could not be stored"}) + DONE
             return
-        closing = [] if text else [part({"type": "text-start", "id": TEXT_ID})]
-        metadata = {
-            "user_message_id": turn.user_message["id"],
-            "assistant_message_id": turn.assistant_id,
-            "model": saved["model"] if saved else end.model,
-            "usage": saved["usage"] if saved else end.usage,
-        }
-        closing += [
-            part({"type": "text-end", "id": TEXT_ID}),
-            part({"type": "message-metadata", "messageMetadata": metadata}),
-            part({"type": "finish", "finishReason": end.finish_reason}),
-            DONE,
-        ]
-        yield b"".join(closing)
+        yield _closing(turn, text, saved, end)
     finally:
         forget()
         watch.closed()
@@ -148,6 +153,23 @@ async def _events(turn: Turn) -> AsyncGenerator[bytes, None]:
             pump.cancel()
             status = "complete" if end is not None else "partial"
             track(turn.app, _finish(turn, pump, lease_keeper, status, text, end), STORING)
+
+
+def _closing(turn: Turn, text: list[str], saved: dict[str, Any] | None, end: StreamEnd) -> bytes:
+    closing = [] if text else [part({"type": "text-start", "id": TEXT_ID})]
+    metadata = {
+        "user_message_id": turn.user_message["id"],
+        "assistant_message_id": turn.assistant_id,
+        "model": saved["model"] if saved else end.model,
+        "usage": saved["usage"] if saved else end.usage,
+    }
+    closing += [
+        part({"type": "text-end", "id": TEXT_ID}),
+        part({"type": "message-metadata", "messageMetadata": metadata}),
+        part({"type": "finish", "finishReason": end.finish_reason}),
+        DONE,
+    ]
+    return b"".join(closing)
 
 
 async def _finish(
@@ -161,10 +183,10 @@ async def _finish(
     """Wait for the provider to close, store the reply (unless `status` is None or nothing was
     produced by a stream cut short), which frees the conversation, then tell the observers."""
     db, owner = turn.app.db, turn.principal.user_id
-    await pump.closed()
-    await lease_keeper.stop()
     saved = None
     try:
+        await pump.closed()
+        await lease_keeper.stop()
         if status == "complete" or (status is not None and text):
             store = messages.insert(
                 db,
@@ -186,8 +208,14 @@ async def _finish(
                     await messages.delete_many(db, owner, turn.replaces)
                 saved = stored  # only once committed: a failed commit must release the lease
     finally:
-        if saved is None:  # a stored reply has ended the lease, which is named after it
-            await conversations.release_stream_lease(db, turn.conversation["id"], turn.assistant_id)
+        try:
+            if saved is None:  # a stored reply has ended the lease, which is named after it
+                await conversations.release_stream_lease(
+                    db, turn.conversation["id"], turn.assistant_id
+                )
+        finally:
+            if not turn.stored.done():
+                turn.stored.set_result(saved)
     if saved is not None:
         await turn.app.plugins.message_saved(saved, turn.conversation, turn.principal)
     return saved
@@ -211,10 +239,13 @@ def _safe_text(error: BaseException) -> str:
 
 
 class _LeaseKeeper:
-    """Renews the conversation's lease while the reply streams."""
+    """Renews the conversation's lease while the reply streams, with a checkpoint of `text`
+    (what the reply has produced so far) whenever it has grown."""
 
-    def __init__(self, turn: Turn) -> None:
+    def __init__(self, turn: Turn, text: list[str]) -> None:
         self._turn = turn
+        self._text = text
+        self._checkpointed = 0
         self._stopping = asyncio.Event()
         self._task = track(turn.app, self._run(), "renewing a stream lease")
 
@@ -222,18 +253,34 @@ class _LeaseKeeper:
         turn = self._turn
         while True:
             try:
-                async with asyncio.timeout(turn.lease_seconds / 3):
+                async with asyncio.timeout(min(turn.lease_seconds / 3, CHECKPOINT_SECONDS)):
                     await self._stopping.wait()
                 return
             except TimeoutError:
                 pass
             try:
-                if not await conversations.renew_stream_lease(
-                    turn.app.db, turn.conversation["id"], turn.assistant_id, turn.lease_seconds
-                ):
+                if not await self._renew():
                     log.warning("a stream lost its conversation lease")
             except Exception:
                 log.exception("renewing a stream lease failed")
+
+    async def _renew(self) -> bool:
+        turn, text = self._turn, self._text
+        db, conversation_id = turn.app.db, turn.conversation["id"]
+        if len(text) == self._checkpointed:
+            return await conversations.renew_stream_lease(
+                db, conversation_id, turn.assistant_id, turn.lease_seconds
+            )
+        self._checkpointed = len(text)
+        saved = {
+            "content": "".join(text),
+            "model": turn.chat.model,
+            "prompt": list(turn.prompt) if turn.prompt else None,
+            "replaces": turn.replaces,
+        }
+        return await replies_db.checkpoint(
+            db, conversation_id, turn.assistant_id, turn.lease_seconds, saved
+        )
 
     async def stop(self) -> None:
         """Stop renewing; waits for a renewal in flight rather than cancelling it mid-query."""

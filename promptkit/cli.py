@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 
 import click
 
@@ -46,6 +47,13 @@ def serve(host: str, port: int, workers: int) -> None:
     # the app tells those still running to stop, and hypercorn cuts what is left after that.
     config.graceful_timeout = settings.graceful_timeout + graceful.CLEANUP_SECONDS
     metrics.prepare_multiprocess(workers)  # before the workers start
+    if workers > 1 and settings.resumable and not settings.redis_url:
+        # Each worker would see only its own replies: a resume or a stop that reaches another
+        # worker would find nothing. The workers read the environment again, so this reaches them.
+        click.echo(
+            "PROMPTKIT_RESUMABLE needs REDIS_URL with several workers: resume is off", err=True
+        )
+        os.environ["PROMPTKIT_RESUMABLE"] = "off"
     click.echo(f"promptkit serving on http://{host}:{port} ({workers} worker(s))", err=True)
     raise SystemExit(serving.run(config, workers))
 

@@ -63,6 +63,17 @@ def _number(environ: dict[str, str], name: str, default: N, kind: Callable[[str]
     return value
 
 
+def _switch(environ: dict[str, str], name: str, default: bool) -> bool:
+    raw = (environ.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("on", "true", "1", "yes"):
+        return True
+    if raw in ("off", "false", "0", "no"):
+        return False
+    raise ValueError(f"{name} must be on or off, not {raw!r}")
+
+
 _URL_FIELDS = frozenset({"database_url", "redis_url"})
 _TOKEN_FIELDS = frozenset({"metrics_token"})
 
@@ -88,6 +99,14 @@ class Settings:
     # `POST /chat` bodies: useChat sends the whole history with every message.
     max_chat_bytes: int = 16 * 1024 * 1024
     context_budget_chars: int = 48_000
+    # Replies generated whether or not a client is attached, and resumed by `GET
+    # /chat/{id}/stream` (see promptkit/replies); one with no client for `resume_grace`
+    # seconds is stopped.
+    resumable: bool = False
+    resume_grace: float = 600.0
+    # How long a stream's lease lasts unrenewed: how soon a dead instance's reply is stored
+    # `partial` by another. None: `chat.LEASE_SECONDS`.
+    stream_lease_seconds: float | None = None
     # Everything else the environment holds, for plugins to read their own names from.
     environ: dict[str, str] = field(default_factory=dict, repr=False)
 
@@ -134,5 +153,9 @@ class Settings:
             context_budget_chars=_number(
                 environ, "PROMPTKIT_CONTEXT_BUDGET_CHARS", defaults.context_budget_chars, int
             ),
+            resumable=_switch(environ, "PROMPTKIT_RESUMABLE", defaults.resumable),
+            resume_grace=_number(environ, "PROMPTKIT_RESUME_GRACE", defaults.resume_grace, float),
+            stream_lease_seconds=_number(environ, "PROMPTKIT_STREAM_LEASE_SECONDS", 0.0, float)
+            or None,
             environ=environ,
         )

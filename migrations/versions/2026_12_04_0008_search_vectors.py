@@ -7,7 +7,7 @@ some 200 µs a message. When the owner's rows were the cheaper path, one word to
 index is built over it; ranking reads it too. SQLite's FTS5 index already stores its terms.
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-04
 """
 
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0008"
-down_revision: str | None = "0005"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

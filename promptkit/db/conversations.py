@@ -116,11 +116,17 @@ TAKE_LEASE = Prepared(
         conversations.c.owner_id == sa.bindparam("owner_id"),
         sa.or_(
             conversations.c.stream_lease.is_(None),
-            conversations.c.stream_lease_expires_at < sa.bindparam("now"),
             sa.exists().where(messages.c.id == conversations.c.stream_lease),  # its reply is in
         ),
     )
-    .values(stream_lease=sa.bindparam("lease"), stream_lease_expires_at=sa.bindparam("until"))
+    # An expired lease whose reply is not stored is not taken here: its reply is stored
+    # `partial` from its checkpoint first (`db.replies.settle_abandoned`).
+    .values(
+        stream_lease=sa.bindparam("lease"),
+        stream_lease_expires_at=sa.bindparam("until"),
+        stream_holder=sa.bindparam("holder"),
+        stream_checkpoint=None,
+    )
     .returning(
         *COLUMNS,
         # What the history read beside the lease must end with (see `take_stream_lease`).
@@ -162,18 +168,25 @@ class TakenLease(NamedTuple):
 
 
 async def take_stream_lease(
-    db: Database, owner_id: str, conversation_id: str, lease: str, seconds: float
+    db: Database,
+    owner_id: str,
+    conversation_id: str,
+    lease: str,
+    seconds: float,
+    holder: str | None = None,
 ) -> TakenLease | None:
-    """Take the lease when it is free or expired, and read what the reply needs besides the
-    history; None when the conversation is absent (or another user's) or busy."""
+    """Take the lease when it is free, and read what the reply needs besides the history;
+    None when the conversation is absent (or another user's), busy, or its lease expired with
+    its reply unstored (`db.replies.settle_abandoned` frees it). `holder` names the instance
+    that streams the reply."""
     stamp = now()
     rows = await db.run(
         TAKE_LEASE,
         owner_id=owner_id,
         conversation_id=conversation_id,
-        now=stamp,
         lease=lease,
         until=stamp + timedelta(seconds=seconds),
+        holder=holder,
     )
     if not rows:
         return None

@@ -90,10 +90,16 @@ conversations = sa.Table(
     # A crashed stream's lease simply expires.
     sa.Column("stream_lease", sa.String(32), nullable=True),
     sa.Column("stream_lease_expires_at", sa.DateTime(timezone=True), nullable=True),
+    # The instance that streams the reply, and what it had produced at its last checkpoint
+    # (`{"content", "model", "prompt", "replaces"}`): another instance stores it as `partial`
+    # when the lease expires.
+    sa.Column("stream_holder", sa.String(64), nullable=True),
+    sa.Column("stream_checkpoint", sa.JSON, nullable=True),
     _timestamp("created_at"),
     _timestamp("updated_at"),
     sa.Index("ix_conversations_project_created", "project_id", "created_at", "id"),
     sa.Index("ix_conversations_owner", "owner_id"),
+    sa.Index("ix_conversations_stream_lease_expires_at", "stream_lease_expires_at"),
 )
 
 messages = sa.Table(

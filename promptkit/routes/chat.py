@@ -11,7 +11,6 @@ from quart_schema import validate_request
 
 from .. import context
 from ..chat import Ask, start_turn
-from ..chat_stream import stream_response
 from ..errors import ValidationFailed
 from ..prompt_variables import NAME
 from ..ratelimit import chat_limited
@@ -93,8 +92,9 @@ STREAM_RESPONSE = {
 @chat_limited  # PROMPTKIT_RATE_LIMIT, instead of the API limit
 async def chat(data: ChatBody) -> Response:
     """Send a user message and stream the reply (Server-Sent Events, UI message stream v1)."""
-    turn = await start_turn(context.app(), context.principal(), _ask(data.root))
-    return await stream_response(turn)
+    app = context.app()
+    turn = await start_turn(app, context.principal(), _ask(data.root))
+    return await app.replies.respond(turn)
 
 
 def _ask(data: ChatIn | UseChatIn) -> Ask:

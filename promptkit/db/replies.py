@@ -1,0 +1,161 @@
+"""Replies in flight, seen from the conversation's stream lease: which one streams, where, what
+it had produced at its last checkpoint, and storing the reply of an instance that died.
+
+A reply is in flight while its conversation's lease names it, has not expired, and no message
+with its id is stored (see `conversations`: storing the reply ends the lease).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, NamedTuple
+
+import sqlalchemy as sa
+
+from ..errors import NotFound
+from . import messages as messages_db
+from .engine import Database, Prepared, now
+from .tables import conversations, messages
+
+# How far back the sweep looks for expired leases: older ones are settled when their
+# conversation is next used (a `/chat`, a resume, a stop).
+SWEEP_WINDOW = timedelta(minutes=10)
+
+
+class InFlight(NamedTuple):
+    reply_id: str  # the lease, named after the reply
+    holder: str | None  # the instance that streams it
+    expired: bool  # its instance stopped renewing it: it died or lost the database
+    checkpoint: dict[str, Any] | None
+
+
+_stored = sa.exists().where(messages.c.id == conversations.c.stream_lease)
+
+CHECKPOINT = Prepared(
+    sa.update(conversations)
+    .where(
+        conversations.c.id == sa.bindparam("conversation_id"),
+        conversations.c.stream_lease == sa.bindparam("lease"),
+    )
+    .values(
+        stream_lease_expires_at=sa.bindparam("until"),
+        stream_checkpoint=sa.bindparam("checkpoint", type_=sa.JSON),
+    )
+    .returning(conversations.c.id)
+)
+
+
+async def in_flight(db: Database, owner_id: str, conversation_id: str) -> InFlight | None:
+    """The reply streaming in the owner's conversation, or None; NotFound when the owner has
+    no such conversation."""
+    row = await db.fetch_one(
+        sa.select(
+            conversations.c.stream_lease,
+            conversations.c.stream_holder,
+            conversations.c.stream_checkpoint,
+            (conversations.c.stream_lease_expires_at < now()).label("expired"),
+            _stored.label("stored"),
+        ).where(conversations.c.id == conversation_id, conversations.c.owner_id == owner_id)
+    )
+    if row is None:
+        raise NotFound("conversation not found")
+    if row["stream_lease"] is None or row["stored"]:
+        return None
+    return InFlight(
+        row["stream_lease"], row["stream_holder"], bool(row["expired"]), row["stream_checkpoint"]
+    )
+
+
+async def checkpoint(
+    db: Database, conversation_id: str, lease: str, seconds: float, saved: dict[str, Any]
+) -> bool:
+    """Renew the lease and record what the reply has produced; False when it is not ours."""
+    until = now() + timedelta(seconds=seconds)
+    rows = await db.run(
+        CHECKPOINT, conversation_id=conversation_id, lease=lease, until=until, checkpoint=saved
+    )
+    return bool(rows)
+
+
+async def message(db: Database, owner_id: str, message_id: str) -> dict[str, Any] | None:
+    """One of the owner's messages, shaped as the API shows it."""
+    row = await db.fetch_one(
+        sa.select(*messages_db.COLUMNS).where(
+            messages.c.id == message_id, messages.c.owner_id == owner_id
+        )
+    )
+    return messages_db.shaped(row) if row is not None else None
+
+
+async def settle_abandoned(
+    db: Database,
+    owner_id: str,
+    conversation_id: str,
+    reply_id: str,
+    content: str,
+    checkpoint: dict[str, Any] | None,
+) -> dict[str, Any] | None:
+    """Store the reply of an expired lease as `partial` with `content` (nothing when empty;
+    model, prompt and the replies it replaces from `checkpoint`) and free the conversation,
+    in one transaction; the stored message, or None.
+
+    Freeing is a conditional UPDATE of the lease, so of two instances settling the same
+    reply at once one does it and the other finds nothing to do.
+    """
+    async with db.transaction():
+        row = await db.fetch_one(
+            sa.update(conversations)
+            .where(
+                conversations.c.id == conversation_id,
+                conversations.c.owner_id == owner_id,
+                conversations.c.stream_lease == reply_id,
+                conversations.c.stream_lease_expires_at < now(),
+                ~_stored,
+            )
+            .values(
+                stream_lease=None,
+                stream_lease_expires_at=None,
+                stream_holder=None,
+                stream_checkpoint=None,
+            )
+            .returning(conversations.c.id)
+        )
+        if row is None or not content:
+            return None
+        saved = checkpoint or {}
+        prompt = saved.get("prompt")
+        stored = await messages_db.insert(
+            db,
+            owner_id,
+            conversation_id,
+            role="assistant",
+            content=content,
+            status="partial",
+            model=saved.get("model"),
+            message_id=reply_id,
+            prompt=(prompt[0], prompt[1], prompt[2]) if prompt else None,
+        )
+        await messages_db.delete_many(db, owner_id, list(saved.get("replaces") or []))
+    return stored
+
+
+async def recently_abandoned(db: Database, *, limit: int = 50) -> list[dict[str, Any]]:
+    """Conversations whose lease expired lately with its reply unstored, of every owner (the
+    sweep settles each under its own owner): `id`, `owner_id`, `stream_lease`,
+    `stream_checkpoint`."""
+    stamp = now()
+    return await db.fetch_all(
+        sa.select(
+            conversations.c.id,
+            conversations.c.owner_id,
+            conversations.c.stream_lease,
+            conversations.c.stream_checkpoint,
+        )
+        .where(
+            conversations.c.stream_lease_expires_at < stamp,
+            conversations.c.stream_lease_expires_at > stamp - SWEEP_WINDOW,
+            conversations.c.stream_lease.is_not(None),
+            ~_stored,
+        )
+        .limit(limit)
+    )
