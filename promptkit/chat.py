@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import prompt_variables
+from . import prompt_variables, titles
 from .db import conversations, messages, new_id
 from .errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from .hooktypes import ChatMessage, ChatRequest, Principal, StreamEnd
@@ -51,6 +51,7 @@ class Turn:
     replaces: list[str]  # assistant replies that the new one replaces (regenerate)
     assistant_id: str  # also the name of the conversation's lease (see `conversations`)
     prompt: tuple[str, int, dict[str, str]] | None  # the system prompt's id, version, variables
+    title: titles.PendingTitle | None = None  # an untitled conversation being named meanwhile
 
 
 async def start_turn(app: PromptkitApp, principal: Principal, ask: Ask) -> Turn:
@@ -157,6 +158,7 @@ async def _prepare(
         replaces=replaces,
         assistant_id=lease,
         prompt=prompt,
+        title=titles.begin(app, principal, conversation, chat),
     )
 
 

@@ -109,6 +109,8 @@ async def _events(turn: Turn) -> AsyncGenerator[bytes, None]:
                     error = part({"type": "error", "errorText": error_text})
                     yield b"".join(out) + error + DONE
                     return
+            if turn.title is not None and (named := turn.title.part()) is not None:
+                out.append(part(named))
             if out:
                 yield b"".join(out)
 
@@ -122,6 +124,8 @@ async def _events(turn: Turn) -> AsyncGenerator[bytes, None]:
             yield part({"type": "error", "errorText": "the reply could not be stored"}) + DONE
             return
         closing = [] if text else [part({"type": "text-start", "id": TEXT_ID})]
+        if turn.title is not None and (named := turn.title.part()) is not None:
+            closing.insert(0, part(named))  # ready in time: the client need not ask again
         metadata = {
             "user_message_id": turn.user_message["id"],
             "assistant_message_id": turn.assistant_id,

@@ -50,6 +50,15 @@ def _number(environ: dict[str, str], name: str, default: N, kind: Callable[[str]
     return value
 
 
+def _switch(environ: dict[str, str], name: str, default: bool) -> bool:
+    raw = (environ.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw not in ("on", "off"):
+        raise ValueError(f"{name} must be on or off, not {raw!r}")
+    return raw == "on"
+
+
 _URL_FIELDS = frozenset({"database_url", "redis_url"})
 _TOKEN_FIELDS = frozenset({"metrics_token"})
 
@@ -75,6 +84,8 @@ class Settings:
     # `POST /chat` bodies: useChat sends the whole history with every message.
     max_chat_bytes: int = 16 * 1024 * 1024
     context_budget_chars: int = 48_000
+    # An untitled conversation is named beside its first reply (`promptkit.titles`).
+    titles: bool = True
     # Everything else the environment holds, for plugins to read their own names from.
     environ: dict[str, str] = field(default_factory=dict, repr=False)
 
@@ -121,5 +132,6 @@ class Settings:
             context_budget_chars=_number(
                 environ, "PROMPTKIT_CONTEXT_BUDGET_CHARS", defaults.context_budget_chars, int
             ),
+            titles=_switch(environ, "PROMPTKIT_TITLES", defaults.titles),
             environ=environ,
         )
