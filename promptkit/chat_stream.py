@@ -131,6 +131,8 @@ async def _events(turn: Turn) -> AsyncGenerator[bytes, None]:
             "assistant_message_id": turn.assistant_id,
             "model": saved["model"] if saved else end.model,
             "usage": saved["usage"] if saved else end.usage,
+            # Which prompt version answered, as the stored Message has it (`prompt`).
+            "prompt": saved["prompt"] if saved else None,
         }
         closing += [
             part({"type": "text-end", "id": TEXT_ID}),
