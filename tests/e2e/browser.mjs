@@ -48,12 +48,35 @@ export async function openBrowser({ viewport = DESKTOP, colorScheme = "light" } 
   return {
     page,
     errors,
-    shot: (name) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true }).catch(() => {}),
+    shot: async (name) => {
+      await settled(page);
+      await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true }).catch(() => {});
+    },
     close: async () => {
       await context.close();
       rmSync(profile, { recursive: true, force: true });
     },
   };
+}
+
+/** Waits (up to 10 s) until nothing on the page says "Loading…" or shows a skeleton. */
+export async function settled(page) {
+  await page
+    .waitForFunction(
+      () => !document.body.innerText.includes("Loading…") && !document.querySelector(".skeleton"),
+      null,
+      { timeout: 10_000 },
+    )
+    .catch(() => {});
+}
+
+/** Waits until `locator` matches exactly `count` elements (a list that is being re-read). */
+export async function waitForCount(locator, count, timeout = 10_000) {
+  const deadline = Date.now() + timeout;
+  while ((await locator.count()) !== count) {
+    if (Date.now() > deadline) assert.fail(`expected ${count} elements, found ${await locator.count()}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 /** Creates a project from the home page and opens it. */

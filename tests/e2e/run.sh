@@ -2,7 +2,8 @@
 # End to end in a real browser: build the Next.js example, start promptkit (fresh SQLite, the
 # offline echo provider, local tokens) and the app on free loopback ports, then drive the app in
 # Debian's headless Chromium: chat, outage and layout tests, and search.test.mjs where promptkit
-# answers GET /search. Screenshots land in tests/e2e/artifacts/.
+# answers GET /search (or only the files named: `run.sh outage.test.mjs`). Screenshots land in
+# tests/e2e/artifacts/.
 # Needs: `make install` done, Node.js 20.9+, and `chromium` (apt-get install chromium).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -79,6 +80,8 @@ FILES=(chat.test.mjs layout.test.mjs outage.test.mjs)
 # Search arrives with its own backend route: its test runs once promptkit has GET /search.
 search_status="$(curl -s -o /dev/null -w '%{http_code}' "$PROMPTKIT_URL/search?q=x")"
 if [ "$search_status" != 404 ]; then FILES+=(search.test.mjs); else echo "GET /search answers 404: search.test.mjs skipped"; fi
+# `run.sh chat.test.mjs ...` runs only those files.
+[ "$#" -gt 0 ] && FILES=("$@")
 echo "screenshots go to $ARTIFACTS"
 # One file at a time: outage.test.mjs stops the promptkit that the others talk to.
 (cd "$E2E" && node --test --test-concurrency=1 "${FILES[@]}")

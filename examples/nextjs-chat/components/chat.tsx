@@ -7,7 +7,7 @@ import { DefaultChatTransport, type UIMessage } from "ai";
 import { useMemo, useState } from "react";
 import { StickToBottom, useStickToBottomContext } from "use-stick-to-bottom";
 
-import { authHeaders, unreachable } from "@/lib/promptkit";
+import { authHeaders, unreachable, type MessagePrompt } from "@/lib/promptkit";
 
 import { Composer } from "./composer";
 import { MessageItem } from "./message-item";
@@ -18,14 +18,19 @@ type Metadata = {
   model?: string;
   status?: string;
   usage?: { prompt_tokens: number; completion_tokens: number } | null;
+  prompt?: MessagePrompt | null;
 };
-export type ChatMessage = UIMessage<Metadata>;
+/** Data parts promptkit streams: the title it gave an untitled conversation (transient). */
+type DataParts = { "conversation-title": { title: string } };
+export type ChatMessage = UIMessage<Metadata, DataParts>;
 
-export function Chat({ conversationId, initialMessages, onReply }: {
+export function Chat({ conversationId, initialMessages, onReply, onTitle }: {
   conversationId: string;
   initialMessages: ChatMessage[];
-  /** Called after each reply, so the page can re-read a title promptkit made meanwhile. */
+  /** Called after each reply, so the page can re-read what changed meanwhile. */
   onReply?: () => void;
+  /** Called as soon as promptkit names the conversation, while the reply still streams. */
+  onTitle?: (title: string) => void;
 }) {
   const { api, getToken, config } = usePromptkit();
   const transport = useMemo(
@@ -44,7 +49,13 @@ export function Chat({ conversationId, initialMessages, onReply }: {
       id: conversationId,
       messages: initialMessages,
       transport,
-      onFinish: () => onReply?.(),
+      // A reply that failed changed nothing to read back (and promptkit may be unreachable).
+      onFinish: ({ isError }) => {
+        if (!isError) onReply?.();
+      },
+      onData: (part) => {
+        if (part.type === "data-conversation-title") onTitle?.(part.data.title);
+      },
     });
   // Which provider answers is promptkit's choice by model name (e.g. claude-* with the Anthropic
   // plugin); empty asks for promptkit's default model.

@@ -9,8 +9,19 @@ export type Prompt = {
   name: string;
   content: string;
   is_active: boolean;
+  /** The number of its newest version. */
+  version: number;
   created_at: string;
   updated_at: string;
+};
+
+/** One immutable version of a prompt's content. */
+export type PromptVersion = {
+  prompt_id: string;
+  version: number;
+  content: string;
+  created_at: string;
+  created_by: string;
 };
 
 export type Conversation = {
@@ -29,8 +40,12 @@ export type Message = {
   status: "complete" | "partial" | "error";
   model: string | null;
   usage: { prompt_tokens: number; completion_tokens: number } | null;
+  /** On a reply: the prompt version that was its system message. */
+  prompt?: MessagePrompt | null;
   created_at: string;
 };
+
+export type MessagePrompt = { id: string; version: number; variables: Record<string, string> };
 
 export type StoredFile = {
   id: string;
@@ -141,6 +156,12 @@ export function createPromptkit(baseUrl: string, getToken: GetToken) {
     activatePrompt: (promptId: string) =>
       request<Prompt>("POST", `/prompts/${id(promptId)}/activate`),
     deletePrompt: (promptId: string) => request<void>("DELETE", `/prompts/${id(promptId)}`),
+    /** Every version of a prompt, newest first. */
+    listPromptVersions: (promptId: string) =>
+      allPages<PromptVersion>(`/prompts/${id(promptId)}/versions`),
+    /** Makes version n the content again, as a new version. */
+    restorePromptVersion: (promptId: string, version: number) =>
+      request<Prompt>("POST", `/prompts/${id(promptId)}/versions/${version}/restore`),
 
     listConversations: (projectId: string) =>
       firstPage<Conversation>(`/projects/${id(projectId)}/conversations?limit=100`),
