@@ -76,7 +76,7 @@ wait_for() {
 wait_for "$PROMPTKIT_URL/health"
 wait_for "$APP_URL/api/local-token"
 
-FILES=(chat.test.mjs layout.test.mjs outage.test.mjs)
+FILES=(chat.test.mjs layout.test.mjs prompts.test.mjs outage.test.mjs)
 # Search arrives with its own backend route: its test runs once promptkit has GET /search.
 search_status="$(curl -s -o /dev/null -w '%{http_code}' "$PROMPTKIT_URL/search?q=x")"
 if [ "$search_status" != 404 ]; then FILES+=(search.test.mjs); else echo "GET /search answers 404: search.test.mjs skipped"; fi

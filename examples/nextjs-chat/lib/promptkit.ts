@@ -59,6 +59,16 @@ export type StoredFile = {
 
 type Page<T> = { data: T[]; next_cursor: string | null };
 
+/** The caller's tokens in the current budget window (`GET /usage`, models issue). */
+export type Usage = {
+  window: string;
+  limit: number | null;
+  used: number;
+  remaining: number | null;
+  resets_at: string;
+  by_model: Record<string, number>;
+};
+
 /** One hit of `GET /search`: the conversation, the matching message (if any) and where it matched. */
 export type SearchHit = {
   conversation: Conversation;
@@ -192,6 +202,19 @@ export function createPromptkit(baseUrl: string, getToken: GetToken) {
         return FALLBACK_MODELS;
       }
     },
+    /** The caller's budget, or null where promptkit has no `GET /usage` yet (404). */
+    getUsage: async () => {
+      try {
+        return await request<Usage>("GET", "/usage");
+      } catch (error) {
+        if (error instanceof PromptkitError && error.status === 404) return null;
+        throw error;
+      }
+    },
+    /** Stops the reply in flight wherever it runs, stored as partial (`POST /chat/{id}/stop`,
+     * resume issue): 200 with the Message, or 204 when none streams. See RESUMABLE in chat.tsx. */
+    stopChat: (conversationId: string) =>
+      request<Message | undefined>("POST", `/chat/${id(conversationId)}/stop`),
     listMessages: (conversationId: string) =>
       allPages<Message>(`/conversations/${id(conversationId)}/messages`),
 
