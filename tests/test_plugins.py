@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import textwrap
+from typing import Any
 
 import pytest
 
@@ -189,3 +190,83 @@ def test_an_installed_plugin_is_found_and_listed(tmp_path, monkeypatch, capsys):
         "hooks": ["on_message_saved"],
         "builtin": False,
     } in rows
+
+
+def test_a_misspelled_disabled_plugin_stops_start_up_naming_the_installed_ones():
+    with pytest.raises(PluginLoadError) as raised:
+        build_plugin_manager(disabled=["opeani"])
+    message = str(raised.value)
+    assert "'opeani'" in message and "openai" in message and "clerk" in message
+
+
+def test_an_installed_plugin_passed_again_replaces_its_installed_copy():
+    import promptkit_echo
+
+    pm = build_plugin_manager(extra=[promptkit_echo])
+    registered = [plugin for _, plugin in pm.list_name_plugin() if plugin is promptkit_echo]
+    assert registered == [promptkit_echo]
+
+
+def test_plugins_order_shows_who_is_asked_first(monkeypatch, capsys):
+    monkeypatch.delenv("PROMPTKIT_DISABLED_PLUGINS", raising=False)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["plugins", "--order", "--hook", "authenticate"], standalone_mode=True)
+    assert exit_info.value.code == 0
+    order = json.loads(capsys.readouterr().out)
+    assert order["authenticate"][-1] == {"plugin": "clerk", "priority": "trylast"}
+
+
+class Webhooks:
+    """A plugin with one authenticated route and one public one."""
+
+    @hookimpl
+    def register_routes(self) -> Any:
+        from quart import Blueprint, request
+
+        from promptkit import context, public_route
+
+        blueprint = Blueprint("webhooks_plugin", __name__, url_prefix="/webhooks")
+
+        @blueprint.get("/me")
+        async def me() -> dict[str, str]:
+            return {"user_id": context.principal().user_id}
+
+        @blueprint.post("/incoming")
+        @public_route
+        async def incoming() -> tuple[dict[str, bool], int]:
+            ok = request.headers.get("X-Signature") == "right"
+            return {"accepted": ok}, 200 if ok else 401
+
+        return blueprint
+
+
+async def test_a_plugins_routes_are_authenticated_unless_marked_public(make_app, auth):
+    app = make_app(Webhooks())
+    async with app.test_app():
+        client = app.test_client()
+        assert (await client.get("/webhooks/me")).status_code == 401
+        mine = await client.get("/webhooks/me", headers=auth("alice"))
+        assert (await mine.get_json()) == {"user_id": "alice"}
+        public = await client.post("/webhooks/incoming", headers={"X-Signature": "right"})
+        assert public.status_code == 200  # no credential asked for
+        assert (await client.post("/webhooks/incoming")).status_code == 401
+
+
+def test_a_plugin_blueprint_name_that_is_taken_stops_start_up(make_app):
+    class Clash:
+        @hookimpl
+        def register_routes(self) -> Any:
+            from quart import Blueprint
+
+            return [Blueprint("projects", __name__, url_prefix="/mine")]
+
+    with pytest.raises(PluginLoadError, match="'projects' is taken"):
+        make_app(Clash())
+
+
+def test_promptkit_plugins_lists_a_plugins_routes():
+    from promptkit.plugins import describe_plugins
+
+    pm = build_plugin_manager(extra=[Webhooks()])
+    [row] = [row for row in describe_plugins(pm) if "register_routes" in row["hooks"]]
+    assert row["routes"] == ["GET /webhooks/me", "POST /webhooks/incoming"]
