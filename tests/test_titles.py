@@ -53,6 +53,17 @@ async def stored_title(client, headers, conversation_id: str) -> str:
     return await eventually(title)
 
 
+async def ask_once(app, headers) -> tuple[Any, str, list[Any]]:
+    """A new conversation with one message sent: the client, its id and the stream's events."""
+    client = app.test_client()
+    conversation = await new_conversation(client, headers)
+    response, events = await send(
+        client, headers, {"conversation_id": conversation, "message": QUESTION}
+    )
+    assert response.status_code == 200
+    return client, conversation, events
+
+
 def title_parts(events: list[Any]) -> list[dict[str, Any]]:
     return [e for e in events if isinstance(e, dict) and e["type"] == PART_TYPE]
 
@@ -183,12 +194,8 @@ async def test_a_users_title_is_never_overwritten(titled, auth, fake):
 async def test_titles_off_asks_nothing(make_app, auth, fake):
     app = make_app(titles=False, environ=upstream_env(fake))
     async with app.test_app():
-        client, alice = app.test_client(), auth("alice")
-        conversation = await new_conversation(client, alice)
-        response, events = await send(
-            client, alice, {"conversation_id": conversation, "message": QUESTION}
-        )
-        assert response.status_code == 200
+        alice = auth("alice")
+        client, conversation, events = await ask_once(app, alice)
         assert title_parts(events) == []
         assert fake.plain == []
         assert (await conversation_of(client, alice, conversation))["title"] == ""
@@ -197,12 +204,8 @@ async def test_titles_off_asks_nothing(make_app, auth, fake):
 async def test_the_echo_provider_names_by_the_first_words(make_app, auth):
     app = make_app(titles=True)  # no upstream configured: the echo provider answers
     async with app.test_app():
-        client, alice = app.test_client(), auth("alice")
-        conversation = await new_conversation(client, alice)
-        response, _ = await send(
-            client, alice, {"conversation_id": conversation, "message": QUESTION}
-        )
-        assert response.status_code == 200
+        alice = auth("alice")
+        client, conversation, _ = await ask_once(app, alice)
         assert await stored_title(client, alice, conversation) == "How do I rotate the signing"
 
 
@@ -228,12 +231,8 @@ class BrokenNamer:
 async def test_the_kernel_falls_back_to_the_first_words(make_app, auth, extra):
     app = make_app(SilentProvider(), *extra, titles=True, disabled_plugins=("openai", "echo"))
     async with app.test_app():
-        client, alice = app.test_client(), auth("alice")
-        conversation = await new_conversation(client, alice)
-        response, events = await send(
-            client, alice, {"conversation_id": conversation, "message": QUESTION}
-        )
-        assert response.status_code == 200
+        alice = auth("alice")
+        client, conversation, events = await ask_once(app, alice)
         assert text_of(events) == "ok"
         assert await stored_title(client, alice, conversation) == (
             "How do I rotate the signing keys of a Clerk instance without"

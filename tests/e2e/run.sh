@@ -50,7 +50,8 @@ trap cleanup EXIT
 # It runs in its own directory, so no `.env` of the checkout is read.
 OFFLINE=(env -u OPENAI_API_KEY -u OPENAI_BASE_URL -u ANTHROPIC_API_KEY -u CLERK_JWT_KEY
   -u CLERK_JWKS_URL -u NEXT_PUBLIC_CLERK_PUBLISHABLE_KEY -u CLERK_SECRET_KEY -u PROMPTKIT_MODEL
-  -u PROMPTKIT_DISABLED_PLUGINS -u PROMPTKIT_RATE_LIMIT -u REDIS_URL
+  -u PROMPTKIT_DISABLED_PLUGINS -u PROMPTKIT_RATE_LIMIT -u REDIS_URL -u PROMPTKIT_TITLES
+  -u PROMPTKIT_TITLE_MODEL
   DATABASE_URL="sqlite:///$WORK/promptkit.sqlite3" PROMPTKIT_DATA_DIR="$WORK/data")
 
 # promptkit starts from a script, so that outage.test.mjs can stop it and start it again.
