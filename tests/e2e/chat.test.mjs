@@ -41,8 +41,8 @@ test("project, prompt, new chat, streamed reply, history after reload", { timeou
   await prompt.getByText("active", { exact: true }).waitFor();
   assert.equal(await prompt.getAttribute("data-active"), "true");
 
-  // An upload goes through promptkit's store_file plugin; offline none is configured, and the
-  // page shows promptkit's own error message.
+  // An upload goes through promptkit's store_file plugin; offline that is the local store on
+  // promptkit's disk, and the file is listed with its size.
   const files = page.getByRole("region", { name: "Files" });
   await files.getByLabel("File").setInputFiles({
     name: "notes.txt",
@@ -50,7 +50,7 @@ test("project, prompt, new chat, streamed reply, history after reload", { timeou
     buffer: Buffer.from("some notes"),
   });
   await files.getByRole("button", { name: "Upload" }).click();
-  await files.getByRole("alert").filter({ hasText: "no file store is configured" }).waitFor();
+  await files.getByRole("listitem").filter({ hasText: "notes.txt" }).filter({ hasText: "10 bytes" }).waitFor();
   await browser.shot("desktop-project");
 
   await newChat(page);
