@@ -25,7 +25,8 @@ npm_ci() {
 }
 npm_ci "$APP"
 npm_ci "$E2E"
-(cd "$APP" && node node_modules/next/dist/bin/next build > /dev/null)
+# E2E_REUSE_BUILD=1 keeps the last build (when only the tests or promptkit changed).
+[ -n "${E2E_REUSE_BUILD:-}" ] && [ -d "$APP/.next" ] || (cd "$APP" && node node_modules/next/dist/bin/next build > /dev/null)
 
 WORK="$(mktemp -d)"
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
