@@ -90,21 +90,29 @@ export async function newProject(page, name = `E2E project ${Date.now()}`) {
   return name;
 }
 
-/** Opens the sidebar where it sits behind a button (phone), then starts a new chat. */
+/** Opens the sidebar where it sits behind a button (phone), then starts a new chat and waits
+ * for its page: a URL other than the one before (an untitled chat's heading reads "New chat"
+ * too, so the heading alone could be the old page's). */
 export async function newChat(page) {
+  const before = page.url();
   const toggle = page.getByRole("button", { name: "Menu" });
   if (await toggle.isVisible()) await toggle.click();
   await page.getByRole("navigation", { name: "Conversations" }).getByRole("button", { name: "New chat", exact: true }).click();
-  await page.waitForURL(/\/conversations\//);
+  await page.waitForURL((url) => url.pathname.startsWith("/conversations/") && url.href !== before);
   await page.getByRole("heading", { name: "New chat" }).waitFor();
+  await page.locator('section[aria-label="Chat"]').waitFor();
 }
 
-/** Sends `text` and waits for the echo provider's whole reply. */
+/** Sends `text` and waits for the echo provider's whole reply: a new reply, then "ready" (the
+ * chat reads "ready" before the send starts too). */
 export async function sendAndWait(page, text) {
+  const replies = page.locator('[data-role="assistant"]');
+  const before = await replies.count();
   await page.getByLabel("Message").fill(text);
   await page.getByLabel("Message").press("Enter");
+  await waitForCount(replies, before + 1, 20_000);
   await page.locator('section[aria-label="Chat"][data-status="ready"]').waitFor();
-  return page.locator('[data-role="assistant"]').last();
+  return replies.last();
 }
 
 /** axe-core's violations on the page as it is now (serious and critical ones). */
