@@ -74,7 +74,11 @@ def create_app(settings: Settings | None = None, *, plugins: Iterable[object] = 
     app.config["QUART_SCHEMA_CONVERSION_PREFERENCE"] = "pydantic"
     app.url_map.converters["id"] = IdConverter
     app.db = Database(settings.database_url)
-    app.plugins = Plugins(build_plugin_manager(settings.disabled_plugins, plugins), app)
+    app.plugins = Plugins(
+        build_plugin_manager(settings.disabled_plugins, plugins),
+        app,
+        trace=settings.environ.get("PROMPTKIT_TRACE_PLUGINS", "").lower() in ("1", "true", "on"),
+    )
     QuartSchema(
         app,
         info={"title": "promptkit", "version": "0.1.0"},

@@ -94,9 +94,10 @@ def on_message_saved(
     """Observe a chat message that was just stored.
 
     Called after each user and assistant message of `POST /chat` is committed, with the message
-    and its conversation as the API shapes them. May be `async def`. Every plugin is called;
-    the return value is ignored; an exception is logged with the plugin's name and the chat
-    goes on. Keep it quick or hand slow work to a task of your own: the chat waits for it.
+    and its conversation as the API answers them (JSON-ready: dates are ISO strings). May be
+    `async def`. Every plugin is called; the return value is ignored; an exception is logged
+    with the plugin's name and the chat goes on. Keep it quick or hand slow work to a task of
+    your own: the chat waits for it.
     """
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import inspect
 import logging
+import time
 from collections.abc import AsyncIterator, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -18,8 +20,20 @@ if TYPE_CHECKING:
     from quart import Blueprint, Quart, Request
 
 log = logging.getLogger(__name__)
+trace_log = logging.getLogger("promptkit.plugins.trace")
 
 GROUP = "promptkit"
+# The facade's methods that PROMPTKIT_TRACE_PLUGINS=1 logs, and the hook each one calls.
+TRACED = {
+    "authenticate": "authenticate",
+    "complete_stream": "complete_stream",
+    "store_file": "store_file",
+    "read_stored_file": "read_stored_file",
+    "delete_stored_file": "delete_stored_file",
+    "message_saved": "on_message_saved",
+    "startup": "startup",
+    "shutdown": "shutdown",
+}
 
 
 class PluginLoadError(RuntimeError):
@@ -182,9 +196,12 @@ def _storable_owner(user_id: object) -> bool:
 class Plugins:
     """What the kernel asks of plugins; every hook call goes through here."""
 
-    def __init__(self, pm: Any, app: Quart) -> None:
+    def __init__(self, pm: Any, app: Quart, *, trace: bool = False) -> None:
         self.pm = pm
         self.app = app
+        if trace:  # replaced on this instance only: without tracing, no call pays for it
+            for method, hook in TRACED.items():
+                setattr(self, method, _traced(getattr(self, method), getattr(pm.hook, hook)))
 
     async def authenticate(self, request: Request) -> Principal:
         try:
@@ -257,10 +274,15 @@ class Plugins:
     async def message_saved(
         self, message: dict[str, Any], conversation: dict[str, Any], principal: Principal
     ) -> None:
+        if not self.pm.hook.on_message_saved.get_hookimpls():
+            return  # nobody observes: a chat does not pay for shaping what no one reads
+        from .schemas import Conversation, Message
+
         await self._notify(
             "on_message_saved",
-            message=message,
-            conversation=conversation,
+            # The API's own JSON shapes (ISO dates), as the hook promises: `json.dumps` works.
+            message=Message.model_validate(message).model_dump(mode="json"),
+            conversation=Conversation.model_validate(conversation).model_dump(mode="json"),
             principal=principal,
             app=self.app,
         )
@@ -296,6 +318,38 @@ class Plugins:
                 await _resolve(impl.function(**_args_for(impl, **kwargs)))
             except Exception:
                 log.exception("plugin %r failed in %s", impl.plugin_name, hook_name)
+
+
+def _traced(method: Any, caller: Any) -> Any:
+    """`method`, logging each call: the hook, its plugins in call order, the names of its
+    arguments (never their values: they hold tokens and users' text), the outcome, and the
+    time it took, awaited. Done here rather than by pluggy's own monitoring, which times only
+    the synchronous call and so would miss every `async def` hookimpl's work."""
+
+    @functools.wraps(method)
+    async def traced(*args: Any, **kwargs: Any) -> Any:
+        plugins = [impl.plugin_name for impl in _in_call_order(caller)]
+        started = time.perf_counter()
+        outcome = "passed"
+        try:
+            result = await method(*args, **kwargs)
+            if result is not None:
+                outcome = "answered"
+            return result
+        except BaseException as error:
+            outcome = f"raised {type(error).__name__}"
+            raise
+        finally:
+            trace_log.info(
+                "hook %s %s in %.2f ms; plugins %s; arguments %s",
+                caller.name,
+                outcome,
+                (time.perf_counter() - started) * 1000,
+                plugins,
+                sorted(caller.spec.argnames) if caller.spec else [],
+            )
+
+    return traced
 
 
 def _in_call_order(caller: Any) -> list[Any]:

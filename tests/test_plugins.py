@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import textwrap
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -128,8 +129,27 @@ async def test_a_raising_observer_does_not_stop_the_others(settings, caplog):
             seen.append(("last", principal.user_id))
 
     app = create_app(settings, plugins=[First(), Broken(), Last()])
+    stamp = datetime.now(UTC)
+    message = {
+        "id": "msg_1",
+        "conversation_id": "cnv_1",
+        "role": "user",
+        "content": "hi",
+        "status": "complete",
+        "model": None,
+        "usage": None,
+        "prompt": None,
+        "created_at": stamp,
+    }
+    conversation = {
+        "id": "cnv_1",
+        "project_id": "prj_1",
+        "title": "",
+        "created_at": stamp,
+        "updated_at": stamp,
+    }
     with caplog.at_level(logging.ERROR):
-        await app.plugins.message_saved({"id": "msg_1"}, {"id": "cnv_1"}, Principal("alice"))
+        await app.plugins.message_saved(message, conversation, Principal("alice"))
     assert sorted(seen) == [("first", "msg_1"), ("last", "alice")]
     assert "on_message_saved" in caplog.text
 
@@ -270,3 +290,55 @@ def test_promptkit_plugins_lists_a_plugins_routes():
     pm = build_plugin_manager(extra=[Webhooks()])
     [row] = [row for row in describe_plugins(pm) if "register_routes" in row["hooks"]]
     assert row["routes"] == ["GET /webhooks/me", "POST /webhooks/incoming"]
+
+
+async def test_observers_get_the_apis_json_shapes_in_a_real_chat(make_app, auth):
+    dumped: list[str] = []
+
+    class Archiver:
+        @hookimpl
+        def on_message_saved(self, message, conversation):
+            dumped.append(json.dumps({"message": message, "conversation": conversation}))
+
+    app = make_app(Archiver())
+    async with app.test_app():
+        client = app.test_client()
+        alice = auth("alice")
+        project = await (
+            await client.post("/projects", json={"name": "P"}, headers=alice)
+        ).get_json()
+        conversation = await (
+            await client.post(f"/projects/{project['id']}/conversations", json={}, headers=alice)
+        ).get_json()
+        response = await client.post(
+            "/chat", json={"conversation_id": conversation["id"], "message": "hi"}, headers=alice
+        )
+        await response.get_data()
+        listed = await (
+            await client.get(f"/conversations/{conversation['id']}/messages", headers=alice)
+        ).get_json()
+    seen = [json.loads(line)["message"] for line in dumped]
+    assert [message["role"] for message in seen] == ["user", "assistant"]
+    assert seen == listed["data"]  # exactly what the API answers for the same messages
+
+
+async def test_tracing_logs_every_hook_call_without_its_values(make_app, auth, caplog):
+    app = make_app(environ={"PROMPTKIT_TRACE_PLUGINS": "1"})
+    token = auth("alice")
+    with caplog.at_level(logging.INFO, logger="promptkit.plugins.trace"):
+        async with app.test_app():
+            response = await app.test_client().get("/projects", headers=token)
+            assert response.status_code == 200
+    traced = [r.getMessage() for r in caplog.records if r.name == "promptkit.plugins.trace"]
+    assert any(line.startswith("hook startup ") for line in traced)
+    [line] = [line for line in traced if line.startswith("hook authenticate ")]
+    assert "answered" in line and "'clerk'" in line and "'request'" in line
+    assert token["Authorization"].split()[1] not in "\n".join(traced)
+
+
+async def test_without_tracing_nothing_is_logged(make_app, auth, caplog):
+    app = make_app()
+    with caplog.at_level(logging.INFO, logger="promptkit.plugins.trace"):
+        async with app.test_app():
+            await app.test_client().get("/projects", headers=auth("alice"))
+    assert not [r for r in caplog.records if r.name == "promptkit.plugins.trace"]
