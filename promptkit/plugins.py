@@ -30,6 +30,7 @@ TRACED = {
     "store_file": "store_file",
     "read_stored_file": "read_stored_file",
     "delete_stored_file": "delete_stored_file",
+    "conversation_title": "conversation_title",
     "message_saved": "on_message_saved",
     "startup": "startup",
     "shutdown": "shutdown",
