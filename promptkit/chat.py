@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import prompt_variables
+from . import prompt_variables, titles
 from .db import conversations, messages, new_id
 from .errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from .hooktypes import ChatMessage, ChatRequest, Principal, StreamEnd
@@ -56,6 +56,7 @@ class Turn:
     stored: asyncio.Future[dict[str, Any] | None] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
+    title: titles.PendingTitle | None = None  # an untitled conversation being named meanwhile
 
 
 async def start_turn(app: PromptkitApp, principal: Principal, ask: Ask) -> Turn:
@@ -188,6 +189,7 @@ async def _prepare(
         replaces=replaces,
         assistant_id=lease,
         prompt=prompt,
+        title=titles.begin(app, principal, conversation, chat),
     )
 
 

@@ -133,6 +133,8 @@ async def reply_events(turn: Turn) -> AsyncGenerator[bytes, None]:
                     error = part({"type": "error", "errorText": error_text})
                     yield b"".join(out) + error + DONE
                     return
+            if turn.title is not None and (named := turn.title.part()) is not None:
+                out.append(part(named))
             if out:
                 yield b"".join(out)
 
@@ -157,11 +159,15 @@ async def reply_events(turn: Turn) -> AsyncGenerator[bytes, None]:
 
 def _closing(turn: Turn, text: list[str], saved: dict[str, Any] | None, end: StreamEnd) -> bytes:
     closing = [] if text else [part({"type": "text-start", "id": TEXT_ID})]
+    if turn.title is not None and (named := turn.title.part()) is not None:
+        closing.insert(0, part(named))  # ready in time: the client need not ask again
     metadata = {
         "user_message_id": turn.user_message["id"],
         "assistant_message_id": turn.assistant_id,
         "model": saved["model"] if saved else end.model,
         "usage": saved["usage"] if saved else end.usage,
+        # Which prompt version answered, as the stored Message has it (`prompt`).
+        "prompt": saved["prompt"] if saved else None,
     }
     closing += [
         part({"type": "text-end", "id": TEXT_ID}),

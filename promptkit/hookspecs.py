@@ -6,9 +6,9 @@ Only `promptkit.plugins.Plugins` calls these hooks; see it for how answers are c
 
 Two kinds of hook:
 - claim-or-pass (`authenticate`, `complete_stream`, `store_file`, `read_stored_file`,
-  `delete_stored_file`): every
-  plugin is asked in turn; the first that returns something other than None answers and the
-  rest are ignored. Built-in fallbacks are `trylast`, so an installed plugin answers first.
+  `delete_stored_file`, `conversation_title`): every plugin is asked in turn; the first that
+  returns something other than None answers and the rest are ignored. Built-in fallbacks are
+  `trylast`, so an installed plugin answers first.
 - observers (`on_message_saved`, `shutdown`): every plugin is called; one plugin raising is
   logged with its name and never stops the others or the request.
 - `startup`, `register_routes` and `register_commands`: every plugin is called; one raising
@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # types only: the command line loads this module and must sta
     import click
     from quart import Blueprint, Quart, Request
 
-    from .hooktypes import ChatRequest, Principal, StoredFile, StreamEnd, Upload
+    from .hooktypes import ChatMessage, ChatRequest, Principal, StoredFile, StreamEnd, Upload
 
 hookspec = pluggy.HookspecMarker("promptkit")
 
@@ -66,6 +66,24 @@ def complete_stream(
     or during the stream; the kernel sends it as an `error` part and stores what was produced.
     The kernel may stop iterating at any time (the client went away): release the upstream
     connection in a `finally` block of the generator, and never swallow `CancelledError`.
+    """
+
+
+@hookspec(firstresult=True)
+def conversation_title(
+    messages: list[ChatMessage], model: str, app: Quart
+) -> str | Awaitable[str | None] | None:
+    """Name an untitled conversation from its first exchange, or pass.
+
+    Called once per reply to an untitled conversation (unless `PROMPTKIT_TITLES=off`), beside
+    that reply and never before its first token: `messages` is what the user has said so far
+    (no system prompt; usually the one first message), `model` the model the reply goes to.
+    May be `async def`; keep it short (one small request): the kernel gives up after a few
+    seconds. Stops at the first answer that is not None.
+
+    Return a short title (the kernel trims quotes, a final full stop and anything past 60
+    characters), or None to let another plugin answer; when none does, or one raises or is too
+    slow, the kernel uses the first words of the message. Raising never fails the reply.
     """
 
 

@@ -14,7 +14,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import ApiError, AuthenticationError, ServiceUnavailable
-from .hooktypes import ChatRequest, Principal, StoredFile, StreamEnd, Upload
+from .hooktypes import ChatMessage, ChatRequest, Principal, StoredFile, StreamEnd, Upload
 
 if TYPE_CHECKING:
     from quart import Blueprint, Quart, Request
@@ -30,6 +30,7 @@ TRACED = {
     "store_file": "store_file",
     "read_stored_file": "read_stored_file",
     "delete_stored_file": "delete_stored_file",
+    "conversation_title": "conversation_title",
     "message_saved": "on_message_saved",
     "startup": "startup",
     "shutdown": "shutdown",
@@ -226,6 +227,26 @@ class Plugins:
             self.pm.hook.complete_stream(chat=chat, app=self.app)
         )
         return stream
+
+    async def conversation_title(self, messages: list[ChatMessage], model: str) -> str | None:
+        """The first plugin's title; None when none answers or the one asked raised (logged
+        with its name: a title never fails a reply)."""
+        for impl in _in_call_order(self.pm.hook.conversation_title):
+            call = _args_for(impl, messages=messages, model=model, app=self.app)
+            try:
+                title = await _resolve(impl.function(**call))
+                if title is not None and not isinstance(title, str):
+                    raise TypeError(f"a title must be a str, not {type(title).__name__}")
+            except Exception as error:  # its type only: a provider's message may quote a key
+                log.warning(
+                    "plugin %r failed to name a conversation: %s",
+                    impl.plugin_name,
+                    type(error).__name__,
+                )
+                return None
+            if title is not None:
+                return title
+        return None
 
     async def store_file(
         self, upload: Upload, project: dict[str, Any], principal: Principal

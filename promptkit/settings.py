@@ -107,6 +107,8 @@ class Settings:
     # How long a stream's lease lasts unrenewed: how soon a dead instance's reply is stored
     # `partial` by another. None: `chat.LEASE_SECONDS`.
     stream_lease_seconds: float | None = None
+    # An untitled conversation is named beside its first reply (`promptkit.titles`).
+    titles: bool = True
     # Everything else the environment holds, for plugins to read their own names from.
     environ: dict[str, str] = field(default_factory=dict, repr=False)
 
@@ -157,5 +159,6 @@ class Settings:
             resume_grace=_number(environ, "PROMPTKIT_RESUME_GRACE", defaults.resume_grace, float),
             stream_lease_seconds=_number(environ, "PROMPTKIT_STREAM_LEASE_SECONDS", 0.0, float)
             or None,
+            titles=_switch(environ, "PROMPTKIT_TITLES", defaults.titles),
             environ=environ,
         )

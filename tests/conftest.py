@@ -81,6 +81,9 @@ def settings(clean_database: str, tmp_path: Path, clerk_signing_key: RSAKey) -> 
         database_url=clean_database,
         data_dir=tmp_path / "data",
         environ={"CLERK_JWT_KEY": public_pem},
+        # Naming conversations adds an upstream request beside each first reply: the tests of
+        # titles turn it on (`make_app(titles=True)`), the others count requests without it.
+        titles=False,
     )
 
 
@@ -125,7 +128,8 @@ def start_server(database_url: str, tmp_path: Path) -> Iterator[Callable[..., An
     started: list[Server] = []
 
     def start(workers: int = 1, **environ: str) -> Server:
-        server = Server(tmp_path, {"DATABASE_URL": database_url, **environ}, workers=workers)
+        environ = {"DATABASE_URL": database_url, "PROMPTKIT_TITLES": "off", **environ}
+        server = Server(tmp_path, environ, workers=workers)
         started.append(server)
         server.wait_ready()
         return server

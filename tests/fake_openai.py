@@ -5,6 +5,9 @@ received. Each request takes the next queued `Script`, or the default one:
 
     fake.queue(Script(status=429, headers={"retry-after-ms": "1"}), Script(reply="Hi"))
 
+A request with `"stream": false` (a conversation title) takes the next of its own queue,
+`fake.queue_plain(...)`, or `fake.plain_default`, and is answered with one JSON completion.
+
 It also runs on its own for benchmarks: `python tests/fake_openai.py --port 8001 --tokens 50`.
 """
 
@@ -40,6 +43,7 @@ class Script:
     finish_reason: str = "stop"
     usage: dict[str, int] | None = None  # default: counted from the request and the reply
     raw: list[bytes] | None = None  # send these bytes as they are, one write each, instead
+    hold: asyncio.Event | None = None  # wait for it before the first content (or the answer)
 
     def chunks(self) -> list[str]:
         if self.tokens is not None:
@@ -63,6 +67,8 @@ class FakeOpenAI:
     def __init__(self) -> None:
         self.default = Script()
         self.scripts: deque[Script] = deque()
+        self.plain_default = Script(reply="A fake title")
+        self.plain_scripts: deque[Script] = deque()
         self.received: list[Received] = []
         self._server: LocalServer | None = None
         self.port = 0
@@ -73,6 +79,14 @@ class FakeOpenAI:
 
     def queue(self, *scripts: Script) -> None:
         self.scripts.extend(scripts)
+
+    def queue_plain(self, *scripts: Script) -> None:
+        self.plain_scripts.extend(scripts)
+
+    @property
+    def plain(self) -> list[Received]:
+        """The non-streamed requests received."""
+        return [seen for seen in self.received if not seen.body.get("stream")]
 
     @property
     def last(self) -> Received:
@@ -93,6 +107,9 @@ class FakeOpenAI:
         body = await request.json()
         seen = Received(headers=request.headers.copy(), body=body)  # case-insensitive
         self.received.append(seen)
+        if not body.get("stream"):
+            script = self.plain_scripts.popleft() if self.plain_scripts else self.plain_default
+            return await _plain_response(script, body, seen)
         script = self.scripts.popleft() if self.scripts else self.default
         if script.status is not None:
             return _error_response(script)
@@ -113,6 +130,8 @@ class FakeOpenAI:
         tokens = script.chunks()
         try:
             await response.write(stream.event({"role": "assistant", "content": ""}))
+            if script.hold is not None:
+                await script.hold.wait()
             for index, token in enumerate(tokens):
                 if index == script.error_after:
                     await response.write(_sse({"error": _error_body("server_error", None)}))
@@ -149,6 +168,35 @@ async def _client_left(request: web.Request, delay: float) -> bool:
         if remaining <= 0:
             return False
         await asyncio.sleep(min(remaining, 0.005))
+
+
+async def _plain_response(script: Script, body: dict[str, Any], seen: Received) -> web.Response:
+    """One `chat.completion` object, as a request without `stream` gets it."""
+    if script.hold is not None:
+        await script.hold.wait()
+    if script.delay:
+        await asyncio.sleep(script.delay)
+    if script.status is not None:
+        response = _error_response(script)
+    else:
+        usage = script.usage or _count_usage(body, script.chunks())
+        choice = {
+            "index": 0,
+            "message": {"role": "assistant", "content": script.reply, "refusal": None},
+            "finish_reason": script.finish_reason,
+            "logprobs": None,
+        }
+        completion = {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", "fake-model"),
+            "choices": [choice],
+            "usage": usage,
+        }
+        response = web.json_response(completion)
+    seen.completed = True
+    return response
 
 
 class _Chunks:

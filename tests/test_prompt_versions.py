@@ -153,6 +153,9 @@ async def test_a_reply_records_the_version_its_turn_started_with(client, auth, f
     user, reply = await history(client, alice, conversation_id)
     assert user["prompt"] is None
     assert reply["prompt"] == {"id": prompt_id, "version": 1, "variables": {}}
+    # The stream's metadata says so too, so a client can show it without reading the history.
+    [metadata] = [e["messageMetadata"] for e in events[:-1] if e["type"] == "message-metadata"]
+    assert metadata["prompt"] == reply["prompt"]
     await send(client, alice, {"conversation_id": conversation_id, "message": "again"})
     assert (await history(client, alice, conversation_id))[-1]["prompt"]["version"] == 2
 

@@ -1,4 +1,5 @@
-"""builtin_openai: the `complete_stream` provider for OpenAI and OpenAI-compatible servers.
+"""builtin_openai: the `complete_stream` provider for OpenAI and OpenAI-compatible servers,
+and conversation titles from the same (on `PROMPTKIT_TITLE_MODEL`, default the chat's model).
 
 Configured by `OPENAI_API_KEY` and `OPENAI_BASE_URL` (any OpenAI-compatible server: vLLM,
 Ollama, llama.cpp). With neither set it passes, so the offline echo provider answers instead.
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING
 
-from promptkit import ChatRequest, StreamEnd, hookimpl
+from promptkit import ChatMessage, ChatRequest, StreamEnd, hookimpl
 
 if TYPE_CHECKING:
     import openai
@@ -64,3 +65,13 @@ def complete_stream(chat: ChatRequest, app: Quart) -> AsyncIterator[str | Stream
     from .streaming import stream_chat
 
     return stream_chat(client, chat)
+
+
+@hookimpl
+async def conversation_title(messages: list[ChatMessage], model: str, app: Quart) -> str | None:
+    client = app.extensions.get(EXTENSION)
+    if client is None:
+        return None
+    from .titles import title_of
+
+    return await title_of(client, app.settings.environ, messages, model)  # type: ignore[attr-defined]

@@ -65,6 +65,18 @@ async def retitle(
     return await db.fetch_one(query)
 
 
+async def name_untitled(db: Database, owner_id: str, conversation_id: str, title: str) -> bool:
+    """Give the conversation `title` only if it has none yet; False when it has one (a user
+    set it meanwhile) or is gone. The check and the write are one statement."""
+    query = (
+        sa.update(conversations)
+        .where(_mine(owner_id, conversation_id), conversations.c.title == "")
+        .values(title=title, updated_at=now())
+        .returning(conversations.c.id)
+    )
+    return await db.fetch_one(query) is not None
+
+
 async def delete(db: Database, owner_id: str, conversation_id: str) -> bool:
     query = (
         sa.delete(conversations)

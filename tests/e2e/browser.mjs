@@ -48,12 +48,35 @@ export async function openBrowser({ viewport = DESKTOP, colorScheme = "light" } 
   return {
     page,
     errors,
-    shot: (name) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true }).catch(() => {}),
+    shot: async (name) => {
+      await settled(page);
+      await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true }).catch(() => {});
+    },
     close: async () => {
       await context.close();
       rmSync(profile, { recursive: true, force: true });
     },
   };
+}
+
+/** Waits (up to 10 s) until nothing on the page says "Loading…" or shows a skeleton. */
+export async function settled(page) {
+  await page
+    .waitForFunction(
+      () => !document.body.innerText.includes("Loading…") && !document.querySelector(".skeleton"),
+      null,
+      { timeout: 10_000 },
+    )
+    .catch(() => {});
+}
+
+/** Waits until `locator` matches exactly `count` elements (a list that is being re-read). */
+export async function waitForCount(locator, count, timeout = 10_000) {
+  const deadline = Date.now() + timeout;
+  while ((await locator.count()) !== count) {
+    if (Date.now() > deadline) assert.fail(`expected ${count} elements, found ${await locator.count()}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 /** Creates a project from the home page and opens it. */
@@ -67,21 +90,29 @@ export async function newProject(page, name = `E2E project ${Date.now()}`) {
   return name;
 }
 
-/** Opens the sidebar where it sits behind a button (phone), then starts a new chat. */
+/** Opens the sidebar where it sits behind a button (phone), then starts a new chat and waits
+ * for its page: a URL other than the one before (an untitled chat's heading reads "New chat"
+ * too, so the heading alone could be the old page's). */
 export async function newChat(page) {
+  const before = page.url();
   const toggle = page.getByRole("button", { name: "Menu" });
   if (await toggle.isVisible()) await toggle.click();
   await page.getByRole("navigation", { name: "Conversations" }).getByRole("button", { name: "New chat", exact: true }).click();
-  await page.waitForURL(/\/conversations\//);
+  await page.waitForURL((url) => url.pathname.startsWith("/conversations/") && url.href !== before);
   await page.getByRole("heading", { name: "New chat" }).waitFor();
+  await page.locator('section[aria-label="Chat"]').waitFor();
 }
 
-/** Sends `text` and waits for the echo provider's whole reply. */
+/** Sends `text` and waits for the echo provider's whole reply: a new reply, then "ready" (the
+ * chat reads "ready" before the send starts too). */
 export async function sendAndWait(page, text) {
+  const replies = page.locator('[data-role="assistant"]');
+  const before = await replies.count();
   await page.getByLabel("Message").fill(text);
   await page.getByLabel("Message").press("Enter");
+  await waitForCount(replies, before + 1, 20_000);
   await page.locator('section[aria-label="Chat"][data-status="ready"]').waitFor();
-  return page.locator('[data-role="assistant"]').last();
+  return replies.last();
 }
 
 /** axe-core's violations on the page as it is now (serious and critical ones). */

@@ -2,7 +2,8 @@
 # End to end in a real browser: build the Next.js example, start promptkit (fresh SQLite, the
 # offline echo provider, local tokens) and the app on free loopback ports, then drive the app in
 # Debian's headless Chromium: chat, outage and layout tests, and search.test.mjs where promptkit
-# answers GET /search. Screenshots land in tests/e2e/artifacts/.
+# answers GET /search (or only the files named: `run.sh outage.test.mjs`). Screenshots land in
+# tests/e2e/artifacts/.
 # Needs: `make install` done, Node.js 20.9+, and `chromium` (apt-get install chromium).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -24,7 +25,8 @@ npm_ci() {
 }
 npm_ci "$APP"
 npm_ci "$E2E"
-(cd "$APP" && node node_modules/next/dist/bin/next build > /dev/null)
+# E2E_REUSE_BUILD=1 keeps the last build (when only the tests or promptkit changed).
+[ -n "${E2E_REUSE_BUILD:-}" ] && [ -d "$APP/.next" ] || (cd "$APP" && node node_modules/next/dist/bin/next build > /dev/null)
 
 WORK="$(mktemp -d)"
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -49,7 +51,8 @@ trap cleanup EXIT
 # It runs in its own directory, so no `.env` of the checkout is read.
 OFFLINE=(env -u OPENAI_API_KEY -u OPENAI_BASE_URL -u ANTHROPIC_API_KEY -u CLERK_JWT_KEY
   -u CLERK_JWKS_URL -u NEXT_PUBLIC_CLERK_PUBLISHABLE_KEY -u CLERK_SECRET_KEY -u PROMPTKIT_MODEL
-  -u PROMPTKIT_DISABLED_PLUGINS -u PROMPTKIT_RATE_LIMIT -u REDIS_URL
+  -u PROMPTKIT_DISABLED_PLUGINS -u PROMPTKIT_RATE_LIMIT -u REDIS_URL -u PROMPTKIT_TITLES
+  -u PROMPTKIT_TITLE_MODEL
   DATABASE_URL="sqlite:///$WORK/promptkit.sqlite3" PROMPTKIT_DATA_DIR="$WORK/data")
 
 # promptkit starts from a script, so that outage.test.mjs can stop it and start it again.
@@ -75,10 +78,12 @@ wait_for() {
 wait_for "$PROMPTKIT_URL/health"
 wait_for "$APP_URL/api/local-token"
 
-FILES=(chat.test.mjs layout.test.mjs outage.test.mjs)
+FILES=(chat.test.mjs layout.test.mjs prompts.test.mjs outage.test.mjs)
 # Search arrives with its own backend route: its test runs once promptkit has GET /search.
 search_status="$(curl -s -o /dev/null -w '%{http_code}' "$PROMPTKIT_URL/search?q=x")"
 if [ "$search_status" != 404 ]; then FILES+=(search.test.mjs); else echo "GET /search answers 404: search.test.mjs skipped"; fi
+# `run.sh chat.test.mjs ...` runs only those files.
+[ "$#" -gt 0 ] && FILES=("$@")
 echo "screenshots go to $ARTIFACTS"
 # One file at a time: outage.test.mjs stops the promptkit that the others talk to.
 (cd "$E2E" && node --test --test-concurrency=1 "${FILES[@]}")

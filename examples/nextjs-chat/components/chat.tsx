@@ -4,28 +4,41 @@
 // No request adapter and no Next.js route in between, so every token shows as it arrives.
 import { useChat } from "@ai-sdk/react";
 import { DefaultChatTransport, type UIMessage } from "ai";
-import { useMemo, useState } from "react";
+import { useMemo, useRef, useState } from "react";
 import { StickToBottom, useStickToBottomContext } from "use-stick-to-bottom";
 
-import { authHeaders, unreachable } from "@/lib/promptkit";
+import { authHeaders, unreachable, type MessagePrompt } from "@/lib/promptkit";
 
 import { Composer } from "./composer";
+import { UsageMeter } from "./usage-meter";
 import { MessageItem } from "./message-item";
 import { usePromptkit } from "./session";
 import { Suggestions } from "./suggestions";
+
+// Resume and a real Stop (resume issue). Set this once promptkit answers `GET /chat/{id}/stream`
+// and `POST /chat/{id}/stop`: useChat then re-attaches on mount to a reply still streaming (after
+// a reload, or from another tab), and Stop asks promptkit to stop the reply wherever it runs; with
+// resume on, aborting the fetch alone is only a disconnect. Off, Stop aborts this tab's stream,
+// which promptkit stores as a partial reply.
+const RESUMABLE = false;
 
 type Metadata = {
   model?: string;
   status?: string;
   usage?: { prompt_tokens: number; completion_tokens: number } | null;
+  prompt?: MessagePrompt | null;
 };
-export type ChatMessage = UIMessage<Metadata>;
+/** Data parts promptkit streams: the title it gave an untitled conversation (transient). */
+type DataParts = { "conversation-title": { title: string } };
+export type ChatMessage = UIMessage<Metadata, DataParts>;
 
-export function Chat({ conversationId, initialMessages, onReply }: {
+export function Chat({ conversationId, initialMessages, onReply, onTitle }: {
   conversationId: string;
   initialMessages: ChatMessage[];
-  /** Called after each reply, so the page can re-read a title promptkit made meanwhile. */
+  /** Called after each reply, so the page can re-read what changed meanwhile. */
   onReply?: () => void;
+  /** Called as soon as promptkit names the conversation, while the reply still streams. */
+  onTitle?: (title: string) => void;
 }) {
   const { api, getToken, config } = usePromptkit();
   const transport = useMemo(
@@ -37,14 +50,34 @@ export function Chat({ conversationId, initialMessages, onReply }: {
     [api, getToken],
   );
   const [input, setInput] = useState("");
-  // The text of the send that failed, put back in the composer so it is never lost.
-  const [unsent, setUnsent] = useState<string | null>(null);
+  // The text of the send in flight: put back in the composer if promptkit never took it.
+  const inFlight = useRef<string | null>(null);
+  const [replies, setReplies] = useState(0);
+  // "unsent": promptkit never stored the message (unreachable, or refused with an HTTP error),
+  // so Retry sends it again; "reply": it was stored and the reply failed, so Retry regenerates.
+  const [failed, setFailed] = useState<"unsent" | "reply" | null>(null);
   const { messages, setMessages, sendMessage, regenerate, status, error, clearError, stop } =
     useChat<ChatMessage>({
       id: conversationId,
       messages: initialMessages,
       transport,
-      onFinish: () => onReply?.(),
+      resume: RESUMABLE,
+      onError: (caught) => {
+        const unsent = caught instanceof TypeError || isErrorBody(caught.message);
+        const text = inFlight.current;
+        if (unsent && text) setInput((current) => current || text);
+        setFailed(unsent ? "unsent" : "reply");
+      },
+      // A reply that failed changed nothing to read back, and promptkit may be away.
+      onFinish: ({ isError }) => {
+        setReplies((count) => count + 1); // a failed reply may have used tokens too
+        if (isError) return;
+        inFlight.current = null;
+        onReply?.();
+      },
+      onData: (part) => {
+        if (part.type === "data-conversation-title") onTitle?.(part.data.title);
+      },
     });
   // Which provider answers is promptkit's choice by model name (e.g. claude-* with the Anthropic
   // plugin); empty asks for promptkit's default model.
@@ -54,22 +87,28 @@ export function Chat({ conversationId, initialMessages, onReply }: {
 
   function send(text: string) {
     if (!text.trim() || busy) return;
-    setUnsent(text);
+    inFlight.current = text;
+    setFailed(null);
     setInput("");
-    sendMessage({ text }, options()).then(
-      () => setUnsent(null),
-      () => {},
-    );
+    void sendMessage({ text }, options());
+  }
+
+  async function onStop() {
+    if (RESUMABLE) await api.stopChat(conversationId).catch(() => undefined);
+    void stop();
   }
 
   function retry() {
-    // Drop the failed user message from the screen and send its text again, exactly once.
-    const text = unsent ?? input;
+    clearError();
+    if (failed === "reply") {
+      setFailed(null);
+      void regenerate(options());
+      return;
+    }
+    // Drop the unsent user message from the screen and send its text once more.
     const last = messages[messages.length - 1];
     if (last?.role === "user") setMessages(messages.slice(0, -1));
-    clearError();
-    setInput("");
-    send(text);
+    send(input || inFlight.current || "");
   }
 
   const lastAssistant = messages.findLastIndex((message) => message.role === "assistant");
@@ -108,13 +147,14 @@ export function Chat({ conversationId, initialMessages, onReply }: {
         </div>
       )}
       <Composer
-        input={error && unsent && !input ? unsent : input}
+        input={input}
         setInput={setInput}
         model={model}
         setModel={setModel}
         busy={busy}
         onSend={() => (error ? retry() : send(input))}
-        onStop={() => void stop()}
+        onStop={() => void onStop()}
+        status={<UsageMeter replies={replies} />}
       />
     </section>
   );
@@ -128,6 +168,15 @@ function ScrollToLatest() {
       Scroll to latest
     </button>
   );
+}
+
+/** Is this promptkit's JSON error body (a refusal before anything was stored)? */
+function isErrorBody(text: string): boolean {
+  try {
+    return typeof JSON.parse(text)?.error?.message === "string";
+  } catch {
+    return false;
+  }
 }
 
 /** A failed POST /chat surfaces as an Error holding promptkit's JSON error body. */

@@ -1,12 +1,12 @@
 "use client";
 // The message box: it grows with its text, Enter sends, Shift+Enter adds a line, and an IME
 // composition never sends. The text lives in the parent so a failed send keeps it.
-import { useEffect, useRef } from "react";
+import { useEffect, useRef, type ReactNode } from "react";
 import TextareaAutosize from "react-textarea-autosize";
 
 import { ModelPicker } from "./model-picker";
 
-export function Composer({ input, setInput, model, setModel, busy, onSend, onStop }: {
+export function Composer({ input, setInput, model, setModel, busy, onSend, onStop, status }: {
   input: string;
   setInput: (text: string) => void;
   model: string;
@@ -14,6 +14,8 @@ export function Composer({ input, setInput, model, setModel, busy, onSend, onSto
   busy: boolean;
   onSend: () => void;
   onStop: () => void;
+  /** Shown in the bar beside the model (the token budget); attachments go here too. */
+  status?: ReactNode;
 }) {
   const box = useRef<HTMLTextAreaElement>(null);
   useEffect(() => box.current?.focus(), []);
@@ -47,6 +49,7 @@ export function Composer({ input, setInput, model, setModel, busy, onSend, onSto
       />
       <div className="row composer-bar">
         <ModelPicker model={model} setModel={setModel} />
+        {status}
         {busy ? (
           <button type="button" onClick={onStop}>
             Stop

@@ -1,5 +1,7 @@
 "use client";
-import type { Message } from "@/lib/promptkit";
+import { useCallback } from "react";
+
+import type { Conversation, Message } from "@/lib/promptkit";
 
 import { Chat, type ChatMessage } from "./chat";
 import { usePromptkit } from "./session";
@@ -15,7 +17,26 @@ export function ConversationView({ conversationId }: { conversationId: string })
     async () => (projectId ? api.listConversations(projectId) : null),
     [api, projectId],
   );
-  const error = conversation.error ?? history.error;
+  // Only a page that never loaded shows the error instead of the chat: a re-read that fails
+  // later (promptkit went away) must not unmount the chat and lose what is typed.
+  const error = (!conversation.data && conversation.error) || (!history.data && history.error) || null;
+  const { replace: replaceConversation, reload: reloadConversation } = conversation;
+  const { replace: replaceList, reload: reloadList } = conversations;
+
+  // The title from the stream goes straight into the heading and the sidebar: no refetch.
+  const onTitle = useCallback(
+    (title: string) => {
+      const retitle = (item: Conversation) => (item.id === conversationId ? { ...item, title } : item);
+      replaceConversation((current) => (current ? retitle(current) : current));
+      replaceList((list) => list?.map(retitle) ?? list);
+    },
+    [conversationId, replaceConversation, replaceList],
+  );
+  // A title that came after the reply ended is read back; a slow one once more a little later.
+  const onReply = useCallback(() => {
+    void Promise.all([reloadConversation(), reloadList()]);
+    setTimeout(() => void Promise.all([reloadConversation(), reloadList()]), 3000);
+  }, [reloadConversation, reloadList]);
   return (
     <div className="shell">
       {projectId && <Sidebar projectId={projectId} openId={conversationId} conversations={conversations} />}
@@ -36,7 +57,8 @@ export function ConversationView({ conversationId }: { conversationId: string })
             <Chat
               conversationId={conversationId}
               initialMessages={history.data.map(toChatMessage)}
-              onReply={() => void Promise.all([conversation.reload(), conversations.reload()])}
+              onReply={onReply}
+              onTitle={onTitle}
             />
           </>
         )}
@@ -51,6 +73,6 @@ function toChatMessage(message: Message): ChatMessage {
     id: message.id,
     role: message.role,
     parts: [{ type: "text", text: message.content }],
-    metadata: { model: message.model ?? undefined, status: message.status },
+    metadata: { model: message.model ?? undefined, status: message.status, prompt: message.prompt },
   };
 }

@@ -16,6 +16,11 @@ export function MessageItem({ message, onRegenerate }: {
       </div>
       <div className="actions">
         {message.metadata?.model && <span className="muted small">{message.metadata.model}</span>}
+        {message.metadata?.prompt && (
+          <span className="muted small" data-testid="prompt-version" title={`Prompt ${message.metadata.prompt.id}`}>
+            prompt v{message.metadata.prompt.version}
+          </span>
+        )}
         <CopyButton text={text} />
         {onRegenerate && (
           <button type="button" className="ghost small" onClick={onRegenerate}>

@@ -3,6 +3,7 @@ import { useState } from "react";
 
 import type { Prompt } from "@/lib/promptkit";
 
+import { PromptHistory } from "./prompt-history";
 import { usePromptkit } from "./session";
 import { useAction, useLoad } from "./use-load";
 
@@ -75,6 +76,7 @@ function PromptItem({ prompt, onActivate, onSaved }: {
   const { api } = usePromptkit();
   const save = useAction();
   const [editing, setEditing] = useState(false);
+  const [showHistory, setShowHistory] = useState(false);
   const [name, setName] = useState(prompt.name);
   const [content, setContent] = useState(prompt.content);
 
@@ -108,15 +110,22 @@ function PromptItem({ prompt, onActivate, onSaved }: {
     );
   }
   return (
-    <li data-testid="prompt" data-active={prompt.is_active}>
-      <strong>{prompt.name}</strong> {prompt.is_active && <span className="badge">active</span>}
+    <li data-testid="prompt" data-active={prompt.is_active} data-version={prompt.version}>
+      <strong>{prompt.name}</strong> <span className="muted small">v{prompt.version}</span>{" "}
+      {prompt.is_active && <span className="badge">active</span>}
       <p className="content">{prompt.content}</p>
       <div className="row">
-        <button type="button" onClick={() => setEditing(true)}>Edit</button>
+        <button type="button" onClick={() => (setName(prompt.name), setContent(prompt.content), setEditing(true))}>
+          Edit
+        </button>
         {!prompt.is_active && (
           <button type="button" onClick={onActivate}>Activate</button>
         )}
+        <button type="button" aria-expanded={showHistory} onClick={() => setShowHistory(!showHistory)}>
+          History
+        </button>
       </div>
+      {showHistory && <PromptHistory prompt={prompt} onRestored={onSaved} />}
     </li>
   );
 }

@@ -18,7 +18,8 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[]) {
   useEffect(() => {
     void refresh();
   }, [refresh]);
-  return { data, error, reload: refresh };
+  // `replace` puts in what the page learnt another way (a title from the chat stream).
+  return { data, error, reload: refresh, replace: setData };
 }
 
 /** Run an action from a form or button, keeping its error to show next to it. */

@@ -9,8 +9,19 @@ export type Prompt = {
   name: string;
   content: string;
   is_active: boolean;
+  /** The number of its newest version. */
+  version: number;
   created_at: string;
   updated_at: string;
+};
+
+/** One immutable version of a prompt's content. */
+export type PromptVersion = {
+  prompt_id: string;
+  version: number;
+  content: string;
+  created_at: string;
+  created_by: string;
 };
 
 export type Conversation = {
@@ -29,8 +40,12 @@ export type Message = {
   status: "complete" | "partial" | "error";
   model: string | null;
   usage: { prompt_tokens: number; completion_tokens: number } | null;
+  /** On a reply: the prompt version that was its system message. */
+  prompt?: MessagePrompt | null;
   created_at: string;
 };
+
+export type MessagePrompt = { id: string; version: number; variables: Record<string, string> };
 
 export type StoredFile = {
   id: string;
@@ -43,6 +58,16 @@ export type StoredFile = {
 };
 
 type Page<T> = { data: T[]; next_cursor: string | null };
+
+/** The caller's tokens in the current budget window (`GET /usage`, models issue). */
+export type Usage = {
+  window: string;
+  limit: number | null;
+  used: number;
+  remaining: number | null;
+  resets_at: string;
+  by_model: Record<string, number>;
+};
 
 /** One hit of `GET /search`: the conversation, the matching message (if any) and where it matched. */
 export type SearchHit = {
@@ -141,6 +166,12 @@ export function createPromptkit(baseUrl: string, getToken: GetToken) {
     activatePrompt: (promptId: string) =>
       request<Prompt>("POST", `/prompts/${id(promptId)}/activate`),
     deletePrompt: (promptId: string) => request<void>("DELETE", `/prompts/${id(promptId)}`),
+    /** Every version of a prompt, newest first. */
+    listPromptVersions: (promptId: string) =>
+      allPages<PromptVersion>(`/prompts/${id(promptId)}/versions`),
+    /** Makes version n the content again, as a new version. */
+    restorePromptVersion: (promptId: string, version: number) =>
+      request<Prompt>("POST", `/prompts/${id(promptId)}/versions/${version}/restore`),
 
     listConversations: (projectId: string) =>
       firstPage<Conversation>(`/projects/${id(projectId)}/conversations?limit=100`),
@@ -171,6 +202,19 @@ export function createPromptkit(baseUrl: string, getToken: GetToken) {
         return FALLBACK_MODELS;
       }
     },
+    /** The caller's budget, or null where promptkit has no `GET /usage` yet (404). */
+    getUsage: async () => {
+      try {
+        return await request<Usage>("GET", "/usage");
+      } catch (error) {
+        if (error instanceof PromptkitError && error.status === 404) return null;
+        throw error;
+      }
+    },
+    /** Stops the reply in flight wherever it runs, stored as partial (`POST /chat/{id}/stop`,
+     * resume issue): 200 with the Message, or 204 when none streams. See RESUMABLE in chat.tsx. */
+    stopChat: (conversationId: string) =>
+      request<Message | undefined>("POST", `/chat/${id(conversationId)}/stop`),
     listMessages: (conversationId: string) =>
       allPages<Message>(`/conversations/${id(conversationId)}/messages`),
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from promptkit import ChatRequest, StreamEnd, hookimpl
+from promptkit import ChatMessage, ChatRequest, StreamEnd, hookimpl
 
 
 @hookimpl(trylast=True)
@@ -39,3 +39,10 @@ async def _reply(chat: ChatRequest) -> AsyncIterator[str | StreamEnd]:
             "completion_tokens": len(words),
         },
     )
+
+
+@hookimpl(trylast=True)
+def conversation_title(messages: list[ChatMessage]) -> str | None:
+    # Offline, like the replies: the first words of what the user said.
+    said = next((m.content for m in messages if m.role == "user"), "")
+    return " ".join(said.split()[:6]) or None
