@@ -20,7 +20,6 @@ from .errors import (
     AuthenticationError,
     BadRequest,
     PayloadTooLarge,
-    RateLimited,
     UnsupportedMediaType,
     ValidationFailed,
 )
@@ -72,7 +71,12 @@ def create_app(settings: Settings | None = None, *, plugins: Iterable[object] = 
     )
     app.config["QUART_SCHEMA_CONVERSION_PREFERENCE"] = "pydantic"
     app.url_map.converters["id"] = IdConverter
-    app.db = Database(settings.database_url)
+    app.db = Database(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        pool_timeout=settings.db_pool_timeout,
+        pgbouncer=settings.db_pgbouncer,
+    )
     app.plugins = Plugins(build_plugin_manager(settings.disabled_plugins, plugins), app)
     QuartSchema(
         app,
@@ -175,7 +179,7 @@ def error_response(error: ApiError) -> Response:
     response.status_code = error.status
     if isinstance(error, AuthenticationError):
         response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
-    if isinstance(error, RateLimited):
+    if error.retry_after is not None:
         response.headers["Retry-After"] = str(error.retry_after)
     return response
 

@@ -50,6 +50,15 @@ def _number(environ: dict[str, str], name: str, default: N, kind: Callable[[str]
     return value
 
 
+def _flag(environ: dict[str, str], name: str) -> bool:
+    raw = (environ.get(name) or "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ValueError(f"{name} must be true or false, not {raw!r}")
+
+
 _URL_FIELDS = frozenset({"database_url", "redis_url"})
 _TOKEN_FIELDS = frozenset({"metrics_token"})
 
@@ -57,6 +66,12 @@ _TOKEN_FIELDS = frozenset({"metrics_token"})
 @dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite:///promptkit.sqlite3"
+    # PostgreSQL through a pooler in transaction mode: no prepared statements kept.
+    db_pgbouncer: bool = False
+    # Connections per process; instances x workers x this must stay under max_connections.
+    db_pool_size: int = 20
+    # Seconds a statement waits for a free connection before it answers 503.
+    db_pool_timeout: float = 5.0
     data_dir: Path = Path(".promptkit")
     default_model: str = DEFAULT_MODEL
     disabled_plugins: tuple[str, ...] = ()
@@ -100,6 +115,11 @@ class Settings:
         defaults = cls()
         return cls(
             database_url=environ.get("DATABASE_URL") or defaults.database_url,
+            db_pgbouncer=_flag(environ, "PROMPTKIT_DB_PGBOUNCER"),
+            db_pool_size=_number(environ, "PROMPTKIT_DB_POOL_SIZE", defaults.db_pool_size, int),
+            db_pool_timeout=_number(
+                environ, "PROMPTKIT_DB_POOL_TIMEOUT", defaults.db_pool_timeout, float
+            ),
             data_dir=Path(environ.get("PROMPTKIT_DATA_DIR") or defaults.data_dir),
             default_model=environ.get("PROMPTKIT_MODEL") or defaults.default_model,
             disabled_plugins=_csv(environ.get("PROMPTKIT_DISABLED_PLUGINS")),
