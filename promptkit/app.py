@@ -13,7 +13,7 @@ from quart_schema.validation import QuerystringValidationError
 from werkzeug.exceptions import BadRequest as WerkzeugBadRequest
 from werkzeug.exceptions import HTTPException
 
-from . import context, cors, graceful, metrics, observability, ratelimit
+from . import context, cors, graceful, metrics, observability, proxies, ratelimit
 from .db import Database
 from .errors import (
     ApiError,
@@ -104,6 +104,7 @@ def create_app(settings: Settings | None = None, *, plugins: Iterable[object] = 
         await app.plugins.shutdown()
         await app.db.disconnect()
 
+    proxies.init_app(app, settings.trusted_proxies)
     # Request ids, metrics and CORS first, so that refused requests are logged and counted too.
     observability.init_app(app)
     metrics.init_app(app)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -59,6 +60,19 @@ def _flag(environ: dict[str, str], name: str) -> bool:
     raise ValueError(f"{name} must be true or false, not {raw!r}")
 
 
+def _networks(environ: dict[str, str], name: str) -> tuple[str, ...]:
+    """Comma-separated addresses or CIDRs, each checked: a typo would trust nobody silently."""
+    networks = []
+    for part in _csv(environ.get(name)):
+        try:
+            networks.append(str(ipaddress.ip_network(part, strict=False)))
+        except ValueError:
+            raise ValueError(
+                f"{name} takes addresses or CIDRs like 10.0.0.0/8, not {part!r}"
+            ) from None
+    return tuple(networks)
+
+
 _URL_FIELDS = frozenset({"database_url", "redis_url"})
 _TOKEN_FIELDS = frozenset({"metrics_token"})
 
@@ -76,6 +90,8 @@ class Settings:
     default_model: str = DEFAULT_MODEL
     disabled_plugins: tuple[str, ...] = ()
     cors_origins: tuple[str, ...] = ()
+    # Peers whose X-Forwarded-For and X-Forwarded-Proto are believed (CIDRs); none by default.
+    trusted_proxies: tuple[str, ...] = ()
     rate_limit: str | None = None
     # Every other authenticated route; generous, it only stops runaway clients. "off" disables.
     api_rate_limit: str | None = "1200/minute"
@@ -124,6 +140,7 @@ class Settings:
             default_model=environ.get("PROMPTKIT_MODEL") or defaults.default_model,
             disabled_plugins=_csv(environ.get("PROMPTKIT_DISABLED_PLUGINS")),
             cors_origins=_csv(environ.get("PROMPTKIT_CORS_ORIGINS")),
+            trusted_proxies=_networks(environ, "PROMPTKIT_TRUSTED_PROXIES"),
             rate_limit=environ.get("PROMPTKIT_RATE_LIMIT") or None,
             api_rate_limit=environ.get("PROMPTKIT_API_RATE_LIMIT") or defaults.api_rate_limit,
             redis_url=environ.get("REDIS_URL") or None,
