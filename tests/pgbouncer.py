@@ -47,7 +47,9 @@ class PgBouncer:
     """
 
     def __init__(self, direct_url: str, pool_size: int = 10) -> None:
-        self.direct = make_url(direct_url)
+        self.outer_url = direct_url
+        # A URL that is itself pooled (the whole suite run through PgBouncer) is fronted again.
+        self.direct = make_url(direct_url).difference_update_query(["pgbouncer"])
         self.pool_size = pool_size
         self.port = free_port()
         self.folder = Path(tempfile.mkdtemp(prefix="pgbouncer-"))
