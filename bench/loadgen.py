@@ -363,7 +363,7 @@ async def main_async(args: argparse.Namespace, ids: list[str]) -> dict[str, Any]
         stream=args.mode != "request",
         conversations=conversations,
     )
-    pids = process_tree(args.pid) if args.pid else []
+    pids = [pid for server in args.pid for pid in process_tree(server)]
     if args.mode == "hold":
         return await hold(args, target, pids)
     return await closed_loop(args, target, pids)
@@ -384,7 +384,14 @@ def main() -> None:
     parser.add_argument("--min-replies", type=int, default=0, help="extend the window to this")
     parser.add_argument("--max-wait", type=float, default=15.0, help="cap of each extension")
     parser.add_argument("--drain", type=float, default=5.0, help="then cancel what is left")
-    parser.add_argument("--pid", type=int, help="server process to measure (with its children)")
+    parser.add_argument(
+        "--pid",
+        type=int,
+        action="append",
+        default=[],
+        help="server process to measure (with its children); again for each process of a "
+        "topology (instances, nginx, PgBouncer), whose CPU is added up",
+    )
     args = parser.parse_args()
     ids = []
     if args.conversations:

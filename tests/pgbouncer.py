@@ -46,7 +46,8 @@ class PgBouncer:
     the same database in session mode, to show what transaction mode alone breaks.
     """
 
-    def __init__(self, direct_url: str, pool_size: int = 10) -> None:
+    def __init__(self, direct_url: str, pool_size: int = 10, wrapper: tuple[str, ...] = ()) -> None:
+        self.wrapper = wrapper  # runs it: `taskset -c 1`, for the benchmark
         self.outer_url = direct_url
         # A URL that is itself pooled (the whole suite run through PgBouncer) is fronted again.
         self.direct = make_url(direct_url).difference_update_query(["pgbouncer"])
@@ -96,9 +97,9 @@ ignore_startup_parameters = extra_float_digits
         # Readable by the unprivileged user that root hands the process to; nothing is written.
         self.folder.chmod(0o755)
         config.chmod(0o644)
-        command = [binary, str(config)]
+        command = [*self.wrapper, binary, str(config)]
         if os.geteuid() == 0:
-            command[1:1] = ["-u", UNPRIVILEGED_USER]
+            command[-1:-1] = ["-u", UNPRIVILEGED_USER]
         self.log = (self.folder / "pgbouncer.log").open("wb")
         self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
@@ -111,6 +112,11 @@ ignore_startup_parameters = extra_float_digits
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError(f"pgbouncer not listening after {timeout} s:\n{self.output()}")
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
 
     def output(self) -> str:
         self.log.flush()
