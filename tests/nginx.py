@@ -13,9 +13,9 @@ import signal
 import subprocess
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
-import httpx
 from pgbouncer import free_port
 
 PROXY_CONF = Path(__file__).resolve().parents[1] / "deploy" / "nginx" / "proxy.conf"
@@ -86,9 +86,10 @@ http {{
             if self.process.poll() is not None:
                 raise RuntimeError(f"nginx exited:\n{self.error_log()}")
             try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except OSError:  # refused, or nginx's 502 while no instance answers yet
                 pass
             time.sleep(0.05)
         raise RuntimeError(f"nginx not ready after {timeout} s:\n{self.error_log()}")

@@ -18,8 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-from sqlalchemy.engine import URL, make_url
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 # PgBouncer refuses to run as root: as root it is started as this user instead.
 UNPRIVILEGED_USER = "nobody"
@@ -49,29 +48,30 @@ class PgBouncer:
     def __init__(self, direct_url: str, pool_size: int = 10, wrapper: tuple[str, ...] = ()) -> None:
         self.wrapper = wrapper  # runs it: `taskset -c 1`, for the benchmark
         self.outer_url = direct_url
+        self.direct = urlsplit(direct_url)
         # A URL that is itself pooled (the whole suite run through PgBouncer) is fronted again.
-        self.direct = make_url(direct_url).difference_update_query(["pgbouncer"])
+        self.query = [(k, v) for k, v in parse_qsl(self.direct.query) if k != "pgbouncer"]
+        self.database = self.direct.path.lstrip("/") or "postgres"
         self.pool_size = pool_size
         self.port = free_port()
         self.folder = Path(tempfile.mkdtemp(prefix="pgbouncer-"))
         self.process: subprocess.Popen[bytes] | None = None
 
     def pooled_url(self, *, session_mode: bool = False, flag: bool = True) -> str:
-        """The URL through this pooler; `flag` adds `?pgbouncer=true`."""
-        database = self.direct.database or "postgres"
-        url: URL = self.direct.set(
-            host="127.0.0.1",
-            port=self.port,
-            database=f"{database}_session" if session_mode else database,
-        )
-        if flag:
-            url = url.update_query_dict({"pgbouncer": "true"})
-        return url.render_as_string(hide_password=False)
+        """The URL through this pooler (its user and password kept); `flag` adds
+        `?pgbouncer=true`."""
+        credentials, at, _ = self.direct.netloc.rpartition("@")
+        query = [*self.query, ("pgbouncer", "true")] if flag else self.query
+        return self.direct._replace(
+            netloc=f"{credentials}{at}127.0.0.1:{self.port}",
+            path=f"/{self.database}_session" if session_mode else f"/{self.database}",
+            query=urlencode(query),
+        ).geturl()
 
     def _config(self) -> str:
-        target = f"host={self.direct.host or '127.0.0.1'} port={self.direct.port or 5432}"
-        user = f"user={self.direct.username or 'postgres'}"
-        database = self.direct.database or "postgres"
+        target = f"host={self.direct.hostname or '127.0.0.1'} port={self.direct.port or 5432}"
+        user = f"user={unquote(self.direct.username or 'postgres')}"
+        database = self.database
         return f"""\
 [databases]
 {database}_session = {target} {user} dbname={database} pool_mode=session
@@ -146,7 +146,7 @@ def main(command: list[str]) -> int:
     pooler = PgBouncer(direct).start()
     try:
         pooled = pooler.pooled_url()
-        print(f"== through PgBouncer (transaction mode): {make_url(pooled)!r}", file=sys.stderr)
+        print(f"== through PgBouncer (transaction mode) on port {pooler.port}", file=sys.stderr)
         return subprocess.call(command, env={**os.environ, "DATABASE_URL": pooled})
     finally:
         pooler.stop()
