@@ -8,7 +8,7 @@ Builds, in a fresh database (PostgreSQL: the schema of `--url` is dropped first)
 other users, then times `promptkit.db.search.search` (the route's own query, no HTTP) for a
 one-word, a prefix and a phrase query: p50 and p95 of `--runs` runs each. Then it times
 storing a message the way the chat does (`messages.INSERT`), with the index and after
-dropping it (SQLite: the triggers; PostgreSQL: the GIN index), side by side.
+dropping it (SQLite: the triggers; PostgreSQL: the stored tsvector and its GIN index), side by side.
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ async def insert_ms(db: Database, conversation_id: str, count: int) -> float:
 
 DROP_INDEX = {
     "sqlite": [f"DROP TRIGGER messages_search_{event}" for event in ("insert", "delete", "update")],
-    "postgresql": ["DROP INDEX ix_messages_search"],
+    "postgresql": ["ALTER TABLE messages DROP COLUMN search_vector"],  # and its GIN index
 }
 
 

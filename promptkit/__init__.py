@@ -5,8 +5,16 @@ A plugin starts with `from promptkit import hookimpl`.
 
 import pluggy
 
-from .errors import AuthenticationError, ProviderError, ServiceUnavailable
-from .hooktypes import ChatMessage, ChatRequest, Principal, StoredFile, StreamEnd, Upload
+from .errors import AuthenticationError, Conflict, ProviderError, ServiceUnavailable
+from .hooktypes import (
+    ChatMessage,
+    ChatRequest,
+    Principal,
+    StoredFile,
+    StreamEnd,
+    Upload,
+    public_route,
+)
 
 __version__ = "0.1.0"
 
@@ -16,6 +24,7 @@ __all__ = [
     "AuthenticationError",
     "ChatMessage",
     "ChatRequest",
+    "Conflict",
     "Principal",
     "ProviderError",
     "ServiceUnavailable",
@@ -24,4 +33,5 @@ __all__ = [
     "Upload",
     "__version__",
     "hookimpl",
+    "public_route",
 ]

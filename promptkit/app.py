@@ -23,7 +23,8 @@ from .errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
-from .plugins import Plugins, build_plugin_manager
+from .hooktypes import PUBLIC_ROUTE
+from .plugins import PluginLoadError, Plugins, build_plugin_manager
 from .routes import (
     IdConverter,
     chat,
@@ -89,6 +90,12 @@ def create_app(settings: Settings | None = None, *, plugins: Iterable[object] = 
     )
     for module in (health, projects, prompts, conversations, chat, files, search):
         app.register_blueprint(module.blueprint)
+    for plugin_name, blueprint in app.plugins.routes():
+        if blueprint.name in app.blueprints:
+            raise PluginLoadError(
+                f"plugin {plugin_name!r}: the blueprint name {blueprint.name!r} is taken"
+            )
+        app.register_blueprint(blueprint)
 
     @app.before_serving
     async def start() -> None:
@@ -117,6 +124,8 @@ def create_app(settings: Settings | None = None, *, plugins: Iterable[object] = 
         # a CORS preflight never carries one.
         if request.url_rule is None or request.endpoint in PUBLIC_ENDPOINTS:
             return
+        if getattr(app.view_functions.get(request.endpoint or ""), PUBLIC_ROUTE, False):
+            return  # a plugin's public route: it checks its own credential
         if request.method == "OPTIONS":
             return
         g.principal = await context.plugins().authenticate(request)

@@ -7,7 +7,12 @@ import logging
 
 import click
 
-from .plugins import add_plugin_commands, build_plugin_manager, describe_plugins
+from .plugins import (
+    add_plugin_commands,
+    build_plugin_manager,
+    describe_call_order,
+    describe_plugins,
+)
 from .settings import Settings
 
 
@@ -72,13 +77,18 @@ def migrate() -> None:
 
 @cli.command()
 @click.option("--hook", "hook_name", default=None, help="Only plugins that implement this hook.")
-def plugins(hook_name: str | None) -> None:
+@click.option("--order", is_flag=True, help="Each hook's plugins in the order they are asked.")
+def plugins(hook_name: str | None, order: bool) -> None:
     """Print the registered plugins and the hooks each implements, as JSON."""
     settings = Settings.from_env()
-    rows = describe_plugins(build_plugin_manager(settings.disabled_plugins))
-    if hook_name:
-        rows = [row for row in rows if hook_name in row["hooks"]]
-    click.echo(json.dumps(rows, indent=2))
+    pm = build_plugin_manager(settings.disabled_plugins)
+    if order:
+        calls = describe_call_order(pm)
+        shown: object = {hook_name: calls.get(hook_name, [])} if hook_name else calls
+    else:
+        rows = describe_plugins(pm)
+        shown = [row for row in rows if hook_name in row["hooks"]] if hook_name else rows
+    click.echo(json.dumps(shown, indent=2))
 
 
 def main() -> None:

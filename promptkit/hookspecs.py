@@ -5,25 +5,28 @@ A plugin implements some of these with `@promptkit.hookimpl` and is found throug
 Only `promptkit.plugins.Plugins` calls these hooks; see it for how answers are combined.
 
 Two kinds of hook:
-- claim-or-pass (`authenticate`, `complete_stream`, `store_file`, `delete_stored_file`): every
+- claim-or-pass (`authenticate`, `complete_stream`, `store_file`, `read_stored_file`,
+  `delete_stored_file`): every
   plugin is asked in turn; the first that returns something other than None answers and the
   rest are ignored. Built-in fallbacks are `trylast`, so an installed plugin answers first.
 - observers (`on_message_saved`, `shutdown`): every plugin is called; one plugin raising is
   logged with its name and never stops the others or the request.
-- `startup` and `register_commands`: every plugin is called; one raising stops start-up with
-  its name.
+- `startup`, `register_routes` and `register_commands`: every plugin is called; one raising
+  stops start-up with its name.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import click
 import pluggy
-from quart import Quart, Request
 
-from .hooktypes import ChatRequest, Principal, StoredFile, StreamEnd, Upload
+if TYPE_CHECKING:  # types only: the command line loads this module and must start quickly
+    import click
+    from quart import Blueprint, Quart, Request
+
+    from .hooktypes import ChatRequest, Principal, StoredFile, StreamEnd, Upload
 
 hookspec = pluggy.HookspecMarker("promptkit")
 
@@ -73,9 +76,10 @@ def on_message_saved(
     """Observe a chat message that was just stored.
 
     Called after each user and assistant message of `POST /chat` is committed, with the message
-    and its conversation as the API shapes them. May be `async def`. Every plugin is called;
-    the return value is ignored; an exception is logged with the plugin's name and the chat
-    goes on. Keep it quick or hand slow work to a task of your own: the chat waits for it.
+    and its conversation as the API answers them (JSON-ready: dates are ISO strings). May be
+    `async def`. Every plugin is called; the return value is ignored; an exception is logged
+    with the plugin's name and the chat goes on. Keep it quick or hand slow work to a task of
+    your own: the chat waits for it.
     """
 
 
@@ -94,6 +98,24 @@ def store_file(
     (an upload whose answer was lost may still have created a file). If the row cannot be
     written after you answered, `delete_stored_file` is called with what you returned.
     May be `async def`.
+    """
+
+
+@hookspec
+def read_stored_file(
+    stored: StoredFile, principal: Principal, app: Quart
+) -> AsyncIterator[bytes] | Awaitable[AsyncIterator[bytes] | None] | None:
+    """Give back the bytes of a file that `store_file` stored, or pass.
+
+    Called by `GET /files/{id}/content` once the kernel has checked that the caller owns the
+    file. Return None when `stored.provider` is not yours; otherwise an async iterator of the
+    bytes in chunks (64 KiB is a good size), read as they are sent: never the whole file at
+    once. Do not write the hookimpl as an `async def` generator (it would claim every call): a
+    plain function that returns one is the usual shape, as for `complete_stream`. The kernel
+    reads the first chunk before it answers,
+    so an error raised there still reaches the client with its status: raise
+    `promptkit.Conflict` when your store cannot give these bytes back (409, with your reason),
+    `promptkit.ProviderError` when it fails (502). May be `async def`.
     """
 
 
@@ -127,6 +149,19 @@ def startup(app: Quart) -> Awaitable[None] | None:
 @hookspec
 def shutdown(app: Quart) -> Awaitable[None] | None:
     """Release what `startup` made (close HTTP clients). Called once as the app stops serving."""
+
+
+@hookspec
+def register_routes() -> Blueprint | list[Blueprint] | None:
+    """Add HTTP routes: return a Quart `Blueprint` (or a list of them), or None.
+
+    Called once as the app is built, before any request. Every route of yours is
+    authenticated like the kernel's (the view reads the caller with
+    `promptkit.context.principal()`) and counted by the API rate limit, unless its view is
+    marked `@promptkit.public_route` (a webhook, say), which then must check its own
+    credential. Use a blueprint name and URL prefix of your own: a name already taken
+    stops start-up with your plugin's name. Must be a plain function.
+    """
 
 
 @hookspec

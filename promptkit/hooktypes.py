@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
+
+View = TypeVar("View", bound=Callable[..., Any])
+PUBLIC_ROUTE = "_promptkit_public_route"
+
+
+def public_route(view: View) -> View:
+    """Mark a plugin's view as open to anyone: no credential is asked for, nobody is counted.
+    The view must then check whatever proves the caller (a webhook's signature, say)."""
+    setattr(view, PUBLIC_ROUTE, True)
+    return view
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,14 +6,16 @@ import importlib.metadata
 import inspect
 import logging
 from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
-from quart import Quart, Request
 
 from . import hookspecs
 from .errors import ApiError, AuthenticationError, ServiceUnavailable
 from .hooktypes import ChatRequest, Principal, StoredFile, StreamEnd, Upload
+
+if TYPE_CHECKING:
+    from quart import Blueprint, Quart, Request
 
 log = logging.getLogger(__name__)
 
@@ -25,20 +27,33 @@ class PluginLoadError(RuntimeError):
 
 
 def build_plugin_manager(disabled: Iterable[str] = (), extra: Iterable[object] = ()) -> Any:
-    """Make a plugin manager with every installed plugin except `disabled`, plus `extra`."""
+    """Make a plugin manager with every installed plugin except `disabled`, plus `extra`.
+
+    An `extra` plugin that is also installed (a test passing the module its package registers)
+    takes the installed copy's place rather than failing as registered twice.
+    """
     pm = pluggy.PluginManager(GROUP)
     pm.add_hookspecs(hookspecs)
+    installed = {entry_point.name: entry_point for entry_point in _entry_points()}
+    unknown = sorted(set(disabled) - set(installed))
+    if unknown:
+        raise PluginLoadError(
+            f"PROMPTKIT_DISABLED_PLUGINS names {', '.join(map(repr, unknown))}, which is not "
+            f"installed; the installed plugins are: {', '.join(sorted(installed)) or 'none'}"
+        )
     for name in disabled:
         pm.set_blocked(name)  # blocked before loading: a disabled plugin is never imported
-    for entry_point in importlib.metadata.entry_points(group=GROUP):
-        if pm.is_blocked(entry_point.name) or pm.get_plugin(entry_point.name) is not None:
+    for name, entry_point in installed.items():
+        if pm.is_blocked(name) or pm.get_plugin(name) is not None:
             continue
         try:
             plugin = entry_point.load()
-            pm.register(plugin, name=entry_point.name)
+            pm.register(plugin, name=name)
         except Exception as error:
-            raise PluginLoadError(f"plugin {entry_point.name!r} failed to load: {error}") from error
+            raise PluginLoadError(f"plugin {name!r} failed to load: {error}") from error
     for plugin in extra:
+        if pm.is_registered(plugin):
+            pm.unregister(plugin)  # registered again below, among the extras
         pm.register(plugin)
     try:
         pm.check_pending()
@@ -47,23 +62,67 @@ def build_plugin_manager(disabled: Iterable[str] = (), extra: Iterable[object] =
     return pm
 
 
+def _entry_points() -> list[importlib.metadata.EntryPoint]:
+    seen: dict[str, importlib.metadata.EntryPoint] = {}
+    for entry_point in importlib.metadata.entry_points(group=GROUP):
+        seen.setdefault(entry_point.name, entry_point)  # the first one wins, as pluggy's does
+    return list(seen.values())
+
+
 def describe_plugins(pm: Any) -> list[dict[str, Any]]:
-    """Name, version, hooks and whether built in, for `promptkit plugins`."""
+    """Name, version, hooks, routes and whether built in, for `promptkit plugins`."""
     distributions = {ep.name: ep.dist for ep in importlib.metadata.entry_points(group=GROUP)}
     rows = []
     for name, plugin in sorted(pm.list_name_plugin(), key=lambda pair: str(pair[0])):
         if plugin is None:  # blocked
             continue
         dist = distributions.get(name)
-        rows.append(
-            {
-                "name": name,
-                "version": dist.version if dist else None,
-                "hooks": sorted(caller.name for caller in pm.get_hookcallers(plugin) or []),
-                "builtin": bool(dist and dist.name == "promptkit"),
-            }
-        )
+        hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [])
+        row = {
+            "name": name,
+            "version": dist.version if dist else None,
+            "hooks": hooks,
+            "builtin": bool(dist and dist.name == "promptkit"),
+        }
+        if "register_routes" in hooks:
+            row["routes"] = _routes_of(plugin)
+        rows.append(row)
     return rows
+
+
+def _routes_of(plugin: object) -> list[str]:
+    """`METHOD /path` of each route a plugin adds, read off a throwaway app."""
+    from quart import Quart
+
+    probe = Quart("probe")
+    answer = plugin.register_routes()  # type: ignore[attr-defined]
+    for blueprint in answer if isinstance(answer, list) else [answer] if answer else []:
+        probe.register_blueprint(blueprint)
+    return sorted(
+        f"{method} {rule.rule}"
+        for rule in probe.url_map.iter_rules()
+        if rule.endpoint != "static"
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})
+    )
+
+
+def describe_call_order(pm: Any) -> dict[str, list[dict[str, Any]]]:
+    """For each hook that some plugin implements: its plugins in the order they are asked,
+    with the priority each asked for (`tryfirst`, `trylast`, or none), for `promptkit plugins
+    --order`."""
+    order = {}
+    for name in sorted(vars(pm.hook)):
+        caller = getattr(pm.hook, name)
+        impls = _in_call_order(caller)
+        if impls:
+            order[name] = [
+                {"plugin": impl.plugin_name, "priority": _priority(impl)} for impl in impls
+            ]
+    return order
+
+
+def _priority(impl: Any) -> str | None:
+    return "tryfirst" if impl.tryfirst else "trylast" if impl.trylast else None
 
 
 def add_plugin_commands(pm: Any, cli: Any) -> None:
@@ -161,6 +220,14 @@ class Plugins:
         )
         return stored
 
+    async def read_stored_file(
+        self, stored: StoredFile, principal: Principal
+    ) -> AsyncIterator[bytes] | None:
+        chunks: AsyncIterator[bytes] | None = await _first_answer(
+            self.pm.hook.read_stored_file(stored=stored, principal=principal, app=self.app)
+        )
+        return chunks
+
     async def delete_stored_file(self, stored: StoredFile, principal: Principal) -> bool:
         handled = await _first_answer(
             self.pm.hook.delete_stored_file(stored=stored, principal=principal, app=self.app)
@@ -170,13 +237,30 @@ class Plugins:
     async def message_saved(
         self, message: dict[str, Any], conversation: dict[str, Any], principal: Principal
     ) -> None:
+        if not self.pm.hook.on_message_saved.get_hookimpls():
+            return  # nobody observes: a chat does not pay for shaping what no one reads
+        from .schemas import Conversation, Message
+
         await self._notify(
             "on_message_saved",
-            message=message,
-            conversation=conversation,
+            # The API's own JSON shapes (ISO dates), as the hook promises: `json.dumps` works.
+            message=Message.model_validate(message).model_dump(mode="json"),
+            conversation=Conversation.model_validate(conversation).model_dump(mode="json"),
             principal=principal,
             app=self.app,
         )
+
+    def routes(self) -> list[tuple[str, Blueprint]]:
+        """Every plugin's blueprints, with the plugin's name."""
+        found: list[tuple[str, Blueprint]] = []
+        for impl in _in_call_order(self.pm.hook.register_routes):
+            try:
+                answer = impl.function(**_args_for(impl))
+            except Exception as error:
+                raise PluginLoadError(f"plugin {impl.plugin_name!r}: {error}") from error
+            blueprints = answer if isinstance(answer, list) else [answer] if answer else []
+            found.extend((impl.plugin_name, blueprint) for blueprint in blueprints)
+        return found
 
     async def startup(self) -> None:
         for impl in _in_call_order(self.pm.hook.startup):

@@ -38,6 +38,18 @@ def masked_url(url: str | None) -> str | None:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
 
 
+def is_loopback_host(host: str | None) -> bool:
+    """Whether a URL's host is this machine: the one place a secret may go over plain http."""
+    if host is None:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _number(environ: dict[str, str], name: str, default: N, kind: Callable[[str], N]) -> N:
     raw = environ.get(name)
     if not raw:

@@ -1,7 +1,7 @@
 """A fake OpenAI Files API: real HTTP on 127.0.0.1, with failures injected at each step.
 
 Tests point the real `openai` SDK at it (`OPENAI_BASE_URL=fake.base_url`) and read back what
-it holds. It speaks the endpoints promptkit uses (upload, list, retrieve, delete), with the
+it holds. It speaks the endpoints promptkit uses (upload, list, retrieve, content, delete), with the
 shapes of the OpenAI spec, and checks the bearer key. Uploads are streamed and hashed, never
 held in memory, so it also serves benchmarks: `python tests/fake_openai_files.py --port 8002`.
 
@@ -28,7 +28,9 @@ from aiohttp import BodyPartReader, web
 from local_server import LocalServer
 
 API_KEY = "sk-fake-files-key"
-STEPS = ("upload", "list", "retrieve", "delete")
+STEPS = ("upload", "list", "retrieve", "content", "delete")
+# Uploads up to this size are kept, so that their content can be downloaded again.
+KEPT_BYTES = 1024 * 1024
 UPLOAD_PURPOSES = {"assistants", "batch", "fine-tune", "vision", "user_data", "evals"}
 
 
@@ -50,6 +52,7 @@ class StoredFile:
     sha256: str
     content_type: str | None
     order: int = 0
+    content: bytes | None = None  # kept for small uploads only
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -93,6 +96,7 @@ class FakeOpenAIFiles:
         app.router.add_post("/v1/files", self._upload)
         app.router.add_get("/v1/files", self._list)
         app.router.add_get("/v1/files/{file_id}", self._retrieve)
+        app.router.add_get("/v1/files/{file_id}/content", self._content)
         app.router.add_delete("/v1/files/{file_id}", self._delete)
         self._server = LocalServer(app)
         self.port = await self._server.start(port)
@@ -115,10 +119,12 @@ class FakeOpenAIFiles:
             if not isinstance(part, BodyPartReader):
                 continue
             if part.name == "file":
-                digest, size = hashlib.sha256(), 0
+                digest, size, kept = hashlib.sha256(), 0, bytearray()
                 while chunk := await part.read_chunk(256 * 1024):
                     digest.update(chunk)
                     size += len(chunk)
+                    if size <= KEPT_BYTES:
+                        kept += chunk
                 stored = StoredFile(
                     id=f"file-{secrets.token_hex(12)}",
                     filename=part.filename or "",
@@ -128,6 +134,7 @@ class FakeOpenAIFiles:
                     sha256=digest.hexdigest(),
                     content_type=part.headers.get("Content-Type"),
                     order=next(self._order),
+                    content=bytes(kept) if size <= KEPT_BYTES else None,
                 )
             elif part.name:
                 fields[part.name] = await part.text()
@@ -169,6 +176,16 @@ class FakeOpenAIFiles:
         if stored is None:
             return _no_such_file(request.match_info["file_id"])
         return web.json_response(stored.to_json())
+
+    async def _content(self, request: web.Request) -> web.StreamResponse:
+        failure = self._begin("content", request)
+        if failure is not None:
+            return self._refuse(request, failure)
+        stored = self.files.get(request.match_info["file_id"])
+        if stored is None:
+            return _no_such_file(request.match_info["file_id"])
+        assert stored.content is not None, "the fake keeps the content of small uploads only"
+        return web.Response(body=stored.content, content_type="application/octet-stream")
 
     async def _delete(self, request: web.Request) -> web.StreamResponse:
         failure = self._begin("delete", request)

@@ -220,17 +220,6 @@ def test_display_name(raw, shown):
     assert display_name(raw) == shown
 
 
-async def test_without_a_configured_store_an_upload_is_503(make_app, auth, rows):
-    app = make_app(environ={})  # no OPENAI_API_KEY: the built-in plugin passes
-    async with app.test_app():
-        client = app.test_client()
-        project_id = await new_project(client, auth("alice"))
-        response = await upload(client, project_id, auth("alice"), b"hello")
-    assert response.status_code == 503
-    assert "OPENAI_API_KEY" in (await response.get_json())["error"]["message"]
-    assert rows() == []
-
-
 @pytest.mark.parametrize(
     "failure",
     [

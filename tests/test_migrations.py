@@ -12,17 +12,20 @@ from promptkit.db.engine import new_id, now, sync_url
 from promptkit.db.tables import metadata, projects, prompts
 from promptkit.migrate import HEAD, head_revisions, upgrade
 
-# The full-text index of migration 0003 lives outside the tables' metadata on purpose:
-# SQLAlchemy cannot describe FTS5 virtual tables (and their shadow tables) or the expression
-# GIN indexes over a function, so the comparison leaves exactly those out; tests/test_search.py
-# checks that they work.
+# The full-text index of migrations 0003 and 0008 lives outside the tables' metadata on
+# purpose: it is engine-specific (FTS5 virtual tables and their shadow tables on SQLite, a
+# generated tsvector column and its GIN index on PostgreSQL), and the code that writes rows
+# never names it. The comparison leaves exactly those out; tests/test_search.py checks them.
 SEARCH_TABLES = ("messages_search", "conversations_search")
-SEARCH_INDEXES = {"ix_messages_search", "ix_conversations_search"}
+SEARCH_INDEXES = {"ix_messages_search_vector", "ix_conversations_search_vector"}
+SEARCH_COLUMN = "search_vector"
 
 
 def _not_search_index(obj, name, type_, reflected, compare_to):
     if type_ == "table":
         return not (name or "").startswith(SEARCH_TABLES)
+    if type_ == "column":
+        return name != SEARCH_COLUMN
     return not (type_ == "index" and name in SEARCH_INDEXES)
 
 

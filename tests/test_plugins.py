@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import textwrap
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -127,8 +129,27 @@ async def test_a_raising_observer_does_not_stop_the_others(settings, caplog):
             seen.append(("last", principal.user_id))
 
     app = create_app(settings, plugins=[First(), Broken(), Last()])
+    stamp = datetime.now(UTC)
+    message = {
+        "id": "msg_1",
+        "conversation_id": "cnv_1",
+        "role": "user",
+        "content": "hi",
+        "status": "complete",
+        "model": None,
+        "usage": None,
+        "prompt": None,
+        "created_at": stamp,
+    }
+    conversation = {
+        "id": "cnv_1",
+        "project_id": "prj_1",
+        "title": "",
+        "created_at": stamp,
+        "updated_at": stamp,
+    }
     with caplog.at_level(logging.ERROR):
-        await app.plugins.message_saved({"id": "msg_1"}, {"id": "cnv_1"}, Principal("alice"))
+        await app.plugins.message_saved(message, conversation, Principal("alice"))
     assert sorted(seen) == [("first", "msg_1"), ("last", "alice")]
     assert "on_message_saved" in caplog.text
 
@@ -189,3 +210,113 @@ def test_an_installed_plugin_is_found_and_listed(tmp_path, monkeypatch, capsys):
         "hooks": ["on_message_saved"],
         "builtin": False,
     } in rows
+
+
+def test_a_misspelled_disabled_plugin_stops_start_up_naming_the_installed_ones():
+    with pytest.raises(PluginLoadError) as raised:
+        build_plugin_manager(disabled=["opeani"])
+    message = str(raised.value)
+    assert "'opeani'" in message and "openai" in message and "clerk" in message
+
+
+def test_an_installed_plugin_passed_again_replaces_its_installed_copy():
+    import promptkit_echo
+
+    pm = build_plugin_manager(extra=[promptkit_echo])
+    registered = [plugin for _, plugin in pm.list_name_plugin() if plugin is promptkit_echo]
+    assert registered == [promptkit_echo]
+
+
+def test_plugins_order_shows_who_is_asked_first(monkeypatch, capsys):
+    monkeypatch.delenv("PROMPTKIT_DISABLED_PLUGINS", raising=False)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["plugins", "--order", "--hook", "authenticate"], standalone_mode=True)
+    assert exit_info.value.code == 0
+    order = json.loads(capsys.readouterr().out)
+    assert order["authenticate"][-1] == {"plugin": "clerk", "priority": "trylast"}
+
+
+class Webhooks:
+    """A plugin with one authenticated route and one public one."""
+
+    @hookimpl
+    def register_routes(self) -> Any:
+        from quart import Blueprint, request
+
+        from promptkit import context, public_route
+
+        blueprint = Blueprint("webhooks_plugin", __name__, url_prefix="/webhooks")
+
+        @blueprint.get("/me")
+        async def me() -> dict[str, str]:
+            return {"user_id": context.principal().user_id}
+
+        @blueprint.post("/incoming")
+        @public_route
+        async def incoming() -> tuple[dict[str, bool], int]:
+            ok = request.headers.get("X-Signature") == "right"
+            return {"accepted": ok}, 200 if ok else 401
+
+        return blueprint
+
+
+async def test_a_plugins_routes_are_authenticated_unless_marked_public(make_app, auth):
+    app = make_app(Webhooks())
+    async with app.test_app():
+        client = app.test_client()
+        assert (await client.get("/webhooks/me")).status_code == 401
+        mine = await client.get("/webhooks/me", headers=auth("alice"))
+        assert (await mine.get_json()) == {"user_id": "alice"}
+        public = await client.post("/webhooks/incoming", headers={"X-Signature": "right"})
+        assert public.status_code == 200  # no credential asked for
+        assert (await client.post("/webhooks/incoming")).status_code == 401
+
+
+def test_a_plugin_blueprint_name_that_is_taken_stops_start_up(make_app):
+    class Clash:
+        @hookimpl
+        def register_routes(self) -> Any:
+            from quart import Blueprint
+
+            return [Blueprint("projects", __name__, url_prefix="/mine")]
+
+    with pytest.raises(PluginLoadError, match="'projects' is taken"):
+        make_app(Clash())
+
+
+def test_promptkit_plugins_lists_a_plugins_routes():
+    from promptkit.plugins import describe_plugins
+
+    pm = build_plugin_manager(extra=[Webhooks()])
+    [row] = [row for row in describe_plugins(pm) if "register_routes" in row["hooks"]]
+    assert row["routes"] == ["GET /webhooks/me", "POST /webhooks/incoming"]
+
+
+async def test_observers_get_the_apis_json_shapes_in_a_real_chat(make_app, auth):
+    dumped: list[str] = []
+
+    class Archiver:
+        @hookimpl
+        def on_message_saved(self, message, conversation):
+            dumped.append(json.dumps({"message": message, "conversation": conversation}))
+
+    app = make_app(Archiver())
+    async with app.test_app():
+        client = app.test_client()
+        alice = auth("alice")
+        project = await (
+            await client.post("/projects", json={"name": "P"}, headers=alice)
+        ).get_json()
+        conversation = await (
+            await client.post(f"/projects/{project['id']}/conversations", json={}, headers=alice)
+        ).get_json()
+        response = await client.post(
+            "/chat", json={"conversation_id": conversation["id"], "message": "hi"}, headers=alice
+        )
+        await response.get_data()
+        listed = await (
+            await client.get(f"/conversations/{conversation['id']}/messages", headers=alice)
+        ).get_json()
+    seen = [json.loads(line)["message"] for line in dumped]
+    assert [message["role"] for message in seen] == ["user", "assistant"]
+    assert seen == listed["data"]  # exactly what the API answers for the same messages

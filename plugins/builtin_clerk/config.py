@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+from promptkit.settings import is_loopback_host
 
 # Any of these means "this deployment talks to a real Clerk instance": the local key is then off.
 PRODUCTION_NAMES = (
@@ -85,23 +86,12 @@ def _check_jwks_url(url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme == "https" and parts.hostname:
         return
-    if parts.scheme == "http" and _is_loopback(parts.hostname):
+    if parts.scheme == "http" and is_loopback_host(parts.hostname):
         return
     raise ConfigError(
         "CLERK_JWKS_URL must be an https:// URL (http:// only to a loopback host such as "
         "127.0.0.1 or localhost)"
     )
-
-
-def _is_loopback(host: str | None) -> bool:
-    if host is None:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _number(environ: Mapping[str, str], name: str, default: float) -> float:

@@ -6,17 +6,19 @@ import asyncio
 import logging
 import secrets
 import time
+from collections.abc import AsyncIterator
 from typing import Any, cast, get_args
 
 import openai
 from openai.types import FilePurpose
 
-from promptkit import ProviderError, StoredFile, Upload
+from promptkit import Conflict, ProviderError, StoredFile, Upload
 
 log = logging.getLogger(__name__)
 
 # How far back to look for a file that an upload may have created before it failed.
 RECENT_SECONDS = 15 * 60
+CHUNK_BYTES = 64 * 1024
 
 
 class OpenAIFileStore:
@@ -66,6 +68,23 @@ class OpenAIFileStore:
         return StoredFile(
             provider_file_id=created.id, provider=self.PROVIDER, extra={"purpose": created.purpose}
         )
+
+    async def read(self, file_id: str) -> AsyncIterator[bytes]:
+        """The file's bytes as they arrive. A store may refuse to give bytes back (OpenAI does
+        for some purposes): that is a 409 for the client, not a provider failure."""
+        try:
+            async with self.client.files.with_streaming_response.content(file_id) as response:
+                async for chunk in response.iter_bytes(CHUNK_BYTES):
+                    yield chunk
+        except (openai.BadRequestError, openai.PermissionDeniedError) as error:
+            raise Conflict(
+                f"the OpenAI file store does not give back this file's bytes"
+                f" (HTTP {error.status_code}, purpose {self.purpose!r})"
+            ) from error
+        except openai.NotFoundError as error:
+            raise Conflict("the file's bytes are gone from the OpenAI file store") from error
+        except openai.OpenAIError as error:
+            raise ProviderError(_safe_reason("download", error)) from error
 
     async def delete(self, file_id: str) -> None:
         """Delete a file; one that is already gone counts as deleted, so retries are safe.

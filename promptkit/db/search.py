@@ -1,8 +1,8 @@
 """Full-text search over the owner's conversation titles and messages.
 
 The only module with engine-specific SQL: FTS5 on SQLite, tsvector/GIN on PostgreSQL (both
-built and kept up to date by migration 0003). The engine's query language is never exposed:
-the query is cut into words here and each word is quoted before it reaches the engine.
+built and kept up to date by migrations 0003 and 0008). The engine's query language is never
+exposed: the query is cut into words here and each word is quoted before it reaches the engine.
 """
 
 from __future__ import annotations
@@ -106,13 +106,13 @@ _HITS = {
     """,
     "postgresql": """
         SELECT m.conversation_id, m.id AS message_id, m.content AS text,
-               ts_rank(promptkit_search_text(m.content), q.query)::float8 AS score
+               ts_rank(m.search_vector, q.query)::float8 AS score
         FROM messages m, (SELECT promptkit_search_query(:match) AS query) q
-        WHERE promptkit_search_text(m.content) @@ q.query AND m.owner_id = :owner_id
+        WHERE m.search_vector @@ q.query AND m.owner_id = :owner_id
         UNION ALL
-        SELECT c.id, NULL, c.title, ts_rank(promptkit_search_text(c.title), q.query)::float8
+        SELECT c.id, NULL, c.title, ts_rank(c.search_vector, q.query)::float8
         FROM conversations c, (SELECT promptkit_search_query(:match) AS query) q
-        WHERE promptkit_search_text(c.title) @@ q.query AND c.owner_id = :owner_id
+        WHERE c.search_vector @@ q.query AND c.owner_id = :owner_id
     """,
 }
 _SEARCH = """

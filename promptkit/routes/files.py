@@ -1,4 +1,4 @@
-"""Files: `/projects/{id}/files` and `/files/{id}`.
+"""Files: `/projects/{id}/files`, `/files/{id}` and `/files/{id}/content`.
 
 The kernel owns the routes, tenancy and rows; a `store_file` plugin owns the bytes. Neither side
 may keep something the other has lost:
@@ -17,12 +17,14 @@ import mimetypes
 import os
 import re
 import tempfile
+import unicodedata
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from datetime import datetime
 from typing import IO, Any, cast
+from urllib.parse import quote
 
 from pydantic import BaseModel
-from quart import Blueprint, request
+from quart import Blueprint, Response, request
 from quart.formparser import FormDataParser
 from quart.wrappers.request import Body
 from quart_schema import DataSource, document_request, validate_querystring, validate_response
@@ -43,7 +45,7 @@ from ..errors import (
 )
 from ..hooktypes import Principal, StoredFile, Upload
 from ..plugins import Plugins
-from ..schemas import ListQuery, Page
+from ..schemas import ListQuery, Page, document_raw_responses
 from ..tasks import run_to_completion
 from . import IdConverter, found, page
 
@@ -117,6 +119,65 @@ async def upload_file(project_id: str) -> tuple[dict[str, Any], int]:
 async def get_file(file_id: str) -> dict[str, Any]:
     """Read a file's metadata."""
     return found(await q.get(context.db(), context.principal().user_id, file_id), "file")
+
+
+DOWNLOAD_RESPONSE = {
+    "description": "The file's bytes, streamed, with the content type it was uploaded with",
+    "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+}
+
+
+@blueprint.get("/files/<id:file_id>/content")
+@document_raw_responses({200: DOWNLOAD_RESPONSE})
+async def download_file(file_id: str) -> Response:
+    """Download a file's bytes from the store that holds them (409 when it cannot give them)."""
+    principal = context.principal()
+    row = found(await q.get(context.db(), principal.user_id, file_id), "file")
+    stored = StoredFile(provider_file_id=row["provider_file_id"], provider=row["provider"])
+    chunks = await context.plugins().read_stored_file(stored, principal)
+    if chunks is None:
+        raise Conflict(f"the file store {stored.provider!r} cannot give this file's bytes back")
+    try:
+        # Read before answering, so that a store's refusal still reaches the client as a status.
+        first = await anext(chunks, b"")
+    except BaseException:
+        await _close(chunks)
+        raise
+    response = Response(_chained(first, chunks), content_type=row["content_type"])
+    response.headers.update(_download_headers(row["filename"]))
+    return response
+
+
+def _download_headers(filename: str) -> dict[str, str]:
+    """Always a download, never a page of ours: whatever the uploader called the content type,
+    it is not sniffed, not rendered inline and could run nothing if it were."""
+    ascii_name = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode()
+    ascii_name = ascii_name.replace("\\", "_").replace('"', "_") or "download"
+    disposition = f'attachment; filename="{ascii_name}"'
+    if ascii_name != filename:
+        disposition += f"; filename*=UTF-8''{quote(filename, safe='')}"
+    return {
+        "Content-Disposition": disposition,
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+        "Cache-Control": "private, no-store",
+    }
+
+
+async def _chained(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    try:
+        if first:
+            yield first
+        async for chunk in rest:
+            yield chunk
+    finally:
+        await _close(rest)
+
+
+async def _close(chunks: AsyncIterator[bytes]) -> None:
+    close = getattr(chunks, "aclose", None)
+    if close is not None:
+        await close()
 
 
 @blueprint.delete("/files/<id:file_id>")
@@ -268,7 +329,8 @@ async def _store_and_record(
         on_done()  # the spooled file is not needed once the plugin has answered
     if stored is None:
         raise ServiceUnavailable(
-            "no file store is configured: set OPENAI_API_KEY, or install a store_file plugin"
+            "no file store is configured: enable the built-in `files` plugin, or install a"
+            " store_file plugin"
         )
     try:
         row = await q.create(

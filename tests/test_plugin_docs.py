@@ -1,0 +1,36 @@
+"""Every hook is documented where a plugin author looks: a section in docs/plugins.md and a row
+in the README's hook table, so that a new hook cannot land undocumented."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+
+from promptkit import hookspecs
+
+ROOT = Path(__file__).resolve().parent.parent
+HOOKS = sorted(
+    name
+    for name, value in vars(hookspecs).items()
+    if inspect.isfunction(value) and hasattr(value, "promptkit_spec")
+)
+
+
+def test_the_hooks_are_found():
+    assert {"authenticate", "complete_stream", "register_routes"} <= set(HOOKS)
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_has_a_section_in_the_plugin_guide(hook):
+    guide = (ROOT / "docs" / "plugins.md").read_text()
+    assert re.search(rf"^### {hook}$", guide, re.MULTILINE), f"docs/plugins.md: ### {hook}"
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_has_a_row_in_the_readme(hook):
+    readme = (ROOT / "README.md").read_text()
+    # A row's first cell names the hook with its arguments; one row may name two hooks.
+    assert re.search(rf"^\| [^|]*`{hook}\(", readme, re.MULTILINE), f"README.md: {hook}"

@@ -1,0 +1,47 @@
+"""promptkit.testing, as a plugin author uses it: the echo example's own suite runs on its
+fixtures in a pytest of its own, and the stream reader refuses a stream that did not end."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from promptkit.testing import read_ui_message_stream, text_of
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "promptkit-echo"
+
+
+def test_the_echo_examples_own_tests_pass_on_the_kit():
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+        cwd=EXAMPLE,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed" in done.stdout
+
+
+def test_the_reader_gives_the_parts_of_a_finished_stream():
+    body = (
+        'data: {"type":"start"}\n\ndata: {"type":"text-delta","id":"t","delta":"Hi"}\n\n'
+        'data: {"type":"text-delta","id":"t","delta":" there"}\n\ndata: {"type":"finish"}\n\n'
+        "data: [DONE]\n\n"
+    )
+    parts = read_ui_message_stream(body)
+    assert [part["type"] for part in parts] == ["start", "text-delta", "text-delta", "finish"]
+    assert text_of(parts) == "Hi there"
+
+
+@pytest.mark.parametrize(
+    "body",
+    ['data: {"type":"start"}\n\n', 'data: [DONE]\n\ndata: {"type":"start"}\n\n', "data: {\n\n"],
+)
+def test_the_reader_refuses_a_stream_that_did_not_end_once(body):
+    with pytest.raises((AssertionError, ValueError)):
+        read_ui_message_stream(body)
