@@ -686,6 +686,8 @@ def main() -> None:
             if target.server:
                 target.server.stop()
             for part in target.stop_after:
+                for line in getattr(part, "errors", list)()[-5:]:  # nginx's, if any
+                    log(f"{target.name}: nginx: {line}")
                 part.stop()
         upstream.stop()
         shutil.rmtree(workdir, ignore_errors=True)

@@ -62,6 +62,7 @@ http {{
     upstream promptkit {{
 {servers}
         keepalive 16;
+        keepalive_timeout 4s;
     }}
     server {{
         listen 127.0.0.1:{self.port};
@@ -97,6 +98,12 @@ http {{
     def error_log(self) -> str:
         path = self.folder / "error.log"
         return path.read_text(errors="replace") if path.exists() else ""
+
+    def errors(self) -> list[str]:
+        """The error log's lines at level `error` or worse (the upstream trouble it saw)."""
+        levels = ("[error]", "[crit]", "[alert]", "[emerg]")
+        lines = self.error_log().splitlines()
+        return [line for line in lines if any(level in line for level in levels)]
 
     def stop(self) -> None:
         if self.process.poll() is None:
