@@ -639,6 +639,11 @@ def main() -> None:
                             f"TTFT p50 {result.get('ttft_p50_ms')} ms, "
                             f"kernel {result['system_cpu_share']} of it, "
                             f"waited {result['server_waited_share']}, errors {result['errors']}"
+                            + (
+                                f", CPU-ms each {each}"
+                                if len(each := result.get("cpu_ms_per_reply_each", [])) > 1
+                                else ""
+                            )
                         )
             log(f"repetition {rep} done after {time.monotonic() - started:.0f} s")
 
