@@ -255,7 +255,12 @@ def ms(value: float | None) -> float | None:
     return None if value is None else round(value * 1000, 2)
 
 
-async def closed_loop(args: argparse.Namespace, target: Target, pids: list[int]) -> dict[str, Any]:
+async def closed_loop(
+    args: argparse.Namespace, target: Target, groups: list[list[int]]
+) -> dict[str, Any]:
+    """`groups`: the process tree of each `--pid`; their CPU is added up, and also kept apart
+    (`cpu_ms_per_reply_each`, in the order of the `--pid` options)."""
+    pids = [pid for group in groups for pid in group]
     window, stop = Window(), asyncio.Event()
     async with _session(args.concurrency) as session:
         workers = [
@@ -270,11 +275,13 @@ async def closed_loop(args: argparse.Namespace, target: Target, pids: list[int])
         await poll_until(lambda: window.finished >= args.concurrency, began + args.max_wait)
         sampler = RssSampler(pids)
         (user_before, sys_before), waited_before = cpu_split(pids), runqueue_wait_seconds(pids)
+        each_before = [sum(cpu_split(group)) for group in groups]
         window.start = time.perf_counter()
         sampler.start()
         await asyncio.sleep(args.duration)
         await poll_until(lambda: window.completed >= args.min_replies, window.start + args.max_wait)
         (user_after, sys_after), waited_after = cpu_split(pids), runqueue_wait_seconds(pids)
+        each_after = [sum(cpu_split(group)) for group in groups]
         window.end = time.perf_counter()
         peak_rss = sampler.stop()
         stop.set()
@@ -296,6 +303,10 @@ async def closed_loop(args: argparse.Namespace, target: Target, pids: list[int])
         "server_waited_share": round((waited_after - waited_before) / elapsed, 3),
         "cpu_ms_per_reply": round(cpu * 1000 / window.completed, 3) if window.completed else None,
         "system_cpu_share": round((sys_after - sys_before) / cpu, 3) if cpu else None,
+        "cpu_ms_per_reply_each": [
+            round((after - before) * 1000 / window.completed, 3) if window.completed else None
+            for before, after in zip(each_before, each_after, strict=True)
+        ],
         "errors": len(errors),
         "unfinished": len(pending),
         "error_examples": sorted(set(errors))[:3],
@@ -363,10 +374,10 @@ async def main_async(args: argparse.Namespace, ids: list[str]) -> dict[str, Any]
         stream=args.mode != "request",
         conversations=conversations,
     )
-    pids = process_tree(args.pid) if args.pid else []
+    groups = [process_tree(server) for server in args.pid]
     if args.mode == "hold":
-        return await hold(args, target, pids)
-    return await closed_loop(args, target, pids)
+        return await hold(args, target, [pid for group in groups for pid in group])
+    return await closed_loop(args, target, groups)
 
 
 def main() -> None:
@@ -384,7 +395,14 @@ def main() -> None:
     parser.add_argument("--min-replies", type=int, default=0, help="extend the window to this")
     parser.add_argument("--max-wait", type=float, default=15.0, help="cap of each extension")
     parser.add_argument("--drain", type=float, default=5.0, help="then cancel what is left")
-    parser.add_argument("--pid", type=int, help="server process to measure (with its children)")
+    parser.add_argument(
+        "--pid",
+        type=int,
+        action="append",
+        default=[],
+        help="server process to measure (with its children); again for each process of a "
+        "topology (instances, nginx, PgBouncer), whose CPU is added up",
+    )
     args = parser.parse_args()
     ids = []
     if args.conversations:

@@ -11,12 +11,19 @@ Targets, all fed by the same fake OpenAI upstream (`fake_upstream.py`):
 - `naive-fastapi`: `naive_relay.py` on uvicorn, the relay a tutorial would give;
 - `litellm`: LiteLLM proxy with a master key;
 - `lean-quart` (only when named in `--targets`): `lean_relay.py`, the leanest relay on
-  promptkit's own libraries, with no auth and no database: the floor of the stack.
+  promptkit's own libraries, with no auth and no database: the floor of the stack;
+- `promptkit-topology`, `promptkit-topology-2` (only when named in `--targets`): the
+  production topology (docs/deploy.md): nginx with `deploy/nginx/proxy.conf` in front of one
+  or two instances, on `promptkit_bench` through a PgBouncer in transaction mode. Their CPU
+  per reply adds up every process of it: the instances, nginx and PgBouncer.
 
 Pinning: the fake upstream, the load generator and this script share core 0 (`taskset -c 0`);
-the server under test runs alone on core 1 with one worker. The third-party servers and the
-load tools live in their own virtual environments under `bench/results/envs/` (git-ignored),
-which this script creates; promptkit runs from the project's `.venv` (`make install`).
+the server under test runs alone on core 1 with one worker. In `promptkit-topology` nginx and
+PgBouncer share core 1 with the instance; `promptkit-topology-2`'s second instance runs on
+core 0, beside the load generator (a two-core machine has no third core). The third-party
+servers and the load tools live in their own virtual environments under `bench/results/envs/`
+(git-ignored), which this script creates; promptkit runs from the project's `.venv`
+(`make install`).
 
 Every cell runs `--reps` times, repetitions outermost, so a noisy moment on a shared machine
 hits every target alike; `report.py` takes the median of the repetitions and writes
@@ -26,6 +33,7 @@ hits every target alike; `report.py` takes the median of the repetitions and wri
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -186,6 +194,9 @@ class Target:
     server: Server | None = None
     idle_rss_kib: int = 0
     crud_url: str | None = None
+    # A topology's other processes: measured with `pid`, stopped after `server`, in order.
+    extra_pids: list[int] = field(default_factory=list)
+    stop_after: list[Any] = field(default_factory=list)
 
 
 def rss_kib(pid: int) -> int:
@@ -202,6 +213,7 @@ def start_promptkit(
     extra_env: dict[str, str] | None = None,
     wrapper: tuple[str, ...] = (),
     start_timeout: float = 90,
+    core: str = SERVER_CORE,
 ) -> Target | None:
     """`wrapper`: a command that runs the server (valgrind, for `instructions.py`)."""
     promptkit = REPO / ".venv" / "bin" / "promptkit"
@@ -232,15 +244,35 @@ def start_promptkit(
     server = Server(
         name,
         [*wrapper, str(promptkit), "serve", "--port", str(port)],
-        SERVER_CORE,
+        core,
         env=env,
         cwd=workdir,
     ).start()
     base = f"http://127.0.0.1:{port}"
     server.wait_until(f"{base}/health", timeout=start_timeout)
+    try:
+        conversations = make_conversations(name, base, headers, pool, workdir)
+    except BaseException:
+        server.stop()
+        raise
+    return Target(
+        name,
+        f"{base}/chat",
+        server.pid,
+        {"message": "Say something."},
+        headers,
+        conversations,
+        server,
+        crud_url=f"{base}/projects",
+    )
+
+
+def make_conversations(
+    name: str, base: str, headers: dict[str, str], pool: int, workdir: Path
+) -> Path:
+    """A project with `pool` conversations; the file that lists their ids."""
     status, project = http("POST", f"{base}/projects", {"name": "bench"}, headers)
     if status != 201:
-        server.stop()
         raise RuntimeError(f"{name}: POST /projects answered {status}: {project!r}")
     ids = []
     for index in range(pool):
@@ -255,15 +287,53 @@ def start_promptkit(
         ids.append(conversation["id"])
     conversations = workdir / f"{name}-conversations.json"
     conversations.write_text(json.dumps(ids))
+    return conversations
+
+
+def start_topology(name: str, instances: int, upstream: str, workdir: Path, pool: int) -> Target:
+    """nginx in front of `instances` promptkit processes, on PostgreSQL through PgBouncer."""
+    sys.path.insert(0, str(REPO / "tests"))  # the helpers that the topology tests run
+    from nginx import Nginx
+    from pgbouncer import PgBouncer
+
+    server_core = ("taskset", "-c", SERVER_CORE)
+    pooler = PgBouncer(POSTGRES_BENCH, pool_size=20, wrapper=server_core).start()
+    behind: list[Target] = []
+    proxy: Nginx | None = None
+    try:
+        for index, core in enumerate([SERVER_CORE, LOAD_CORE][:instances]):
+            instance = start_promptkit(
+                f"{name}-{index}",
+                pooler.pooled_url(),  # ?pgbouncer=true
+                upstream,
+                workdir,
+                0,
+                {"PROMPTKIT_TRUSTED_PROXIES": "127.0.0.1/32"},
+                core=core,
+            )
+            if instance is None:
+                raise RuntimeError(f"{name}: instance {index} did not start")
+            behind.append(instance)
+        ports = [int(target.url.rsplit(":", 1)[1].split("/")[0]) for target in behind]
+        proxy = Nginx(ports, wrapper=server_core, worker_connections=4096)
+        proxy.wait_ready()
+        conversations = make_conversations(name, proxy.url, behind[0].headers, pool, workdir)
+    except BaseException:
+        for part in [proxy, *(t.server for t in behind), pooler]:
+            if part is not None:
+                part.stop()
+        raise
     return Target(
         name,
-        f"{base}/chat",
-        server.pid,
+        f"{proxy.url}/chat",
+        behind[0].pid,
         {"message": "Say something."},
-        headers,
+        behind[0].headers,
         conversations,
-        server,
-        crud_url=f"{base}/projects",
+        behind[0].server,
+        crud_url=f"{proxy.url}/projects",
+        extra_pids=[proxy.process.pid, pooler.pid, *(t.pid for t in behind[1:])],
+        stop_after=[*(t.server for t in behind[1:]), proxy, pooler],
     )
 
 
@@ -354,6 +424,7 @@ def loadgen(
         url or target.url, "--mode", mode, "--concurrency", str(concurrency),
         "--warmup", str(warmup), "--duration", str(duration), "--pid", str(target.pid),
         "--min-replies", str(min_replies), "--max-wait", "12", "--stagger", str(stagger),
+        *(arg for pid in target.extra_pids for arg in ("--pid", str(pid))),
     ]  # fmt: skip
     if mode == "request":
         command += ["--method", "GET"]
@@ -498,6 +569,8 @@ def main() -> None:
     upstream, upstream_url = start_upstream(tools, args.tokens)
     targets: list[Target] = []
     pool = max(max(concurrencies), args.hold) + 64
+    # Created once: the PostgreSQL targets share it.
+    fresh_postgres = functools.cache(recreate_postgres_database)
     try:
         for name in wanted:
             log(f"starting {name}")
@@ -510,7 +583,7 @@ def main() -> None:
                     )
                 )  # fmt: skip
             elif name in ("promptkit-sqlite", "promptkit-postgres"):
-                if name == "promptkit-postgres" and not recreate_postgres_database():
+                if name == "promptkit-postgres" and not fresh_postgres():
                     continue
                 # Each variant is another copy of the code: on PostgreSQL the same database,
                 # on SQLite a file of its own.
@@ -522,6 +595,11 @@ def main() -> None:
                     env = {"PYTHONPATH": pythonpath} if pythonpath else {}
                     target = start_promptkit(name + suffix, url, upstream_url, workdir, pool, env)
                     targets += [target] if target else []
+            elif name in ("promptkit-topology", "promptkit-topology-2"):
+                if not fresh_postgres():
+                    continue
+                instances = 2 if name.endswith("-2") else 1
+                targets.append(start_topology(name, instances, upstream_url, workdir, pool))
             elif name in ("naive-fastapi", "lean-quart"):
                 targets.append(start_relay(name, tools, upstream_url))
             elif name == "litellm" and litellm_bin:
@@ -561,6 +639,11 @@ def main() -> None:
                             f"TTFT p50 {result.get('ttft_p50_ms')} ms, "
                             f"kernel {result['system_cpu_share']} of it, "
                             f"waited {result['server_waited_share']}, errors {result['errors']}"
+                            + (
+                                f", CPU-ms each {each}"
+                                if len(each := result.get("cpu_ms_per_reply_each", [])) > 1
+                                else ""
+                            )
                         )
             log(f"repetition {rep} done after {time.monotonic() - started:.0f} s")
 
@@ -607,6 +690,10 @@ def main() -> None:
         for target in targets:
             if target.server:
                 target.server.stop()
+            for part in target.stop_after:
+                for line in getattr(part, "errors", list)()[-5:]:  # nginx's, if any
+                    log(f"{target.name}: nginx: {line}")
+                part.stop()
         upstream.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     out = [str(RESULTS / args.name)] if args.name else []

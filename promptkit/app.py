@@ -13,14 +13,13 @@ from quart_schema.validation import QuerystringValidationError
 from werkzeug.exceptions import BadRequest as WerkzeugBadRequest
 from werkzeug.exceptions import HTTPException
 
-from . import context, cors, graceful, metrics, observability, ratelimit
+from . import context, cors, graceful, metrics, observability, proxies, ratelimit
 from .db import Database
 from .errors import (
     ApiError,
     AuthenticationError,
     BadRequest,
     PayloadTooLarge,
-    RateLimited,
     UnsupportedMediaType,
     ValidationFailed,
 )
@@ -77,7 +76,12 @@ def create_app(settings: Settings | None = None, *, plugins: Iterable[object] = 
     )
     app.config["QUART_SCHEMA_CONVERSION_PREFERENCE"] = "pydantic"
     app.url_map.converters["id"] = IdConverter
-    app.db = Database(settings.database_url)
+    app.db = Database(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        pool_timeout=settings.db_pool_timeout,
+        pgbouncer=settings.db_pgbouncer,
+    )
     app.plugins = Plugins(
         build_plugin_manager(settings.disabled_plugins, plugins),
         app,
@@ -118,6 +122,7 @@ def create_app(settings: Settings | None = None, *, plugins: Iterable[object] = 
         await app.plugins.shutdown()
         await app.db.disconnect()
 
+    proxies.init_app(app, settings.trusted_proxies)
     # Request ids, metrics and CORS first, so that refused requests are logged and counted too.
     observability.init_app(app)
     metrics.init_app(app)
@@ -195,7 +200,7 @@ def error_response(error: ApiError) -> Response:
     response.status_code = error.status
     if isinstance(error, AuthenticationError):
         response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
-    if isinstance(error, RateLimited):
+    if error.retry_after is not None:
         response.headers["Retry-After"] = str(error.retry_after)
     return response
 

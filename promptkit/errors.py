@@ -10,6 +10,8 @@ class ApiError(Exception):
 
     status = 500
     code = "internal_error"
+    # Seconds after which a retry may succeed, sent as `Retry-After` (None: no header).
+    retry_after: int | None = None
 
     def __init__(self, message: str, *, details: list[Any] | None = None) -> None:
         super().__init__(message)
@@ -54,7 +56,7 @@ class RateLimited(ApiError):
 
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
-        self.retry_after = retry_after
+        self.retry_after: int = retry_after
 
 
 class ProviderError(ApiError):
@@ -65,6 +67,10 @@ class ProviderError(ApiError):
 
 class ServiceUnavailable(ApiError):
     status, code = 503, "service_unavailable"
+
+    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class MissingPromptVariable(ValidationFailed):

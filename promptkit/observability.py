@@ -95,6 +95,9 @@ def init_app(app: Quart) -> None:
             extra={
                 "method": request.method,
                 "path": request.path,
+                # The peer, or the client a trusted proxy forwarded for (see proxies.py).
+                "client": request.remote_addr,
+                "scheme": request.scheme,
                 "status": response.status_code,
                 # For a stream this is the time to its first byte, not to its end.
                 "duration_ms": None if started is None else round(elapsed_ms(started), 1),

@@ -74,6 +74,19 @@ def _switch(environ: dict[str, str], name: str, default: bool) -> bool:
     raise ValueError(f"{name} must be on or off, not {raw!r}")
 
 
+def _networks(environ: dict[str, str], name: str) -> tuple[str, ...]:
+    """Comma-separated addresses or CIDRs, each checked: a typo would trust nobody silently."""
+    networks = []
+    for part in _csv(environ.get(name)):
+        try:
+            networks.append(str(ipaddress.ip_network(part, strict=False)))
+        except ValueError:
+            raise ValueError(
+                f"{name} takes addresses or CIDRs like 10.0.0.0/8, not {part!r}"
+            ) from None
+    return tuple(networks)
+
+
 _URL_FIELDS = frozenset({"database_url", "redis_url"})
 _TOKEN_FIELDS = frozenset({"metrics_token"})
 
@@ -81,10 +94,18 @@ _TOKEN_FIELDS = frozenset({"metrics_token"})
 @dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite:///promptkit.sqlite3"
+    # PostgreSQL through a pooler in transaction mode: no prepared statements kept.
+    db_pgbouncer: bool = False
+    # Connections per process; instances x workers x this must stay under max_connections.
+    db_pool_size: int = 20
+    # Seconds a statement waits for a free connection before it answers 503.
+    db_pool_timeout: float = 5.0
     data_dir: Path = Path(".promptkit")
     default_model: str = DEFAULT_MODEL
     disabled_plugins: tuple[str, ...] = ()
     cors_origins: tuple[str, ...] = ()
+    # Peers whose X-Forwarded-For and X-Forwarded-Proto are believed (CIDRs); none by default.
+    trusted_proxies: tuple[str, ...] = ()
     rate_limit: str | None = None
     # Every other authenticated route; generous, it only stops runaway clients. "off" disables.
     api_rate_limit: str | None = "1200/minute"
@@ -134,10 +155,16 @@ class Settings:
         defaults = cls()
         return cls(
             database_url=environ.get("DATABASE_URL") or defaults.database_url,
+            db_pgbouncer=_switch(environ, "PROMPTKIT_DB_PGBOUNCER", False),
+            db_pool_size=_number(environ, "PROMPTKIT_DB_POOL_SIZE", defaults.db_pool_size, int),
+            db_pool_timeout=_number(
+                environ, "PROMPTKIT_DB_POOL_TIMEOUT", defaults.db_pool_timeout, float
+            ),
             data_dir=Path(environ.get("PROMPTKIT_DATA_DIR") or defaults.data_dir),
             default_model=environ.get("PROMPTKIT_MODEL") or defaults.default_model,
             disabled_plugins=_csv(environ.get("PROMPTKIT_DISABLED_PLUGINS")),
             cors_origins=_csv(environ.get("PROMPTKIT_CORS_ORIGINS")),
+            trusted_proxies=_networks(environ, "PROMPTKIT_TRUSTED_PROXIES"),
             rate_limit=environ.get("PROMPTKIT_RATE_LIMIT") or None,
             api_rate_limit=environ.get("PROMPTKIT_API_RATE_LIMIT") or defaults.api_rate_limit,
             redis_url=environ.get("REDIS_URL") or None,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import json
+import logging
 import secrets
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,11 +20,24 @@ import databases
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.dialects.sqlite.pysqlite import dialect as sqlite_dialect
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from ..errors import ServiceUnavailable
+
+log = logging.getLogger(__name__)
+
+POOLER_SETTING = "PROMPTKIT_DB_PGBOUNCER"
+POOLER_ADVICE = (
+    f"set {POOLER_SETTING}=true (or add ?pgbouncer=true to DATABASE_URL) when DATABASE_URL "
+    "goes through a pooler in transaction mode (PgBouncer, Supabase's or Neon's pooled URLs)"
+)
+
+
+class TransactionPoolerError(RuntimeError):
+    """The database is reached through a transaction-mode pooler, and the setting that makes
+    promptkit work there is off: start-up stops rather than answer 500s."""
 
 
 class _SQLiteConnection(sqlite3.Connection):
@@ -48,11 +63,33 @@ def new_id(prefix: str) -> str:
 
 
 def async_url(url: str) -> str:
-    """The URL `databases` wants: plain `postgresql://` and `sqlite:///` forms both accepted."""
+    """The URL `databases` wants: plain `postgresql://` and `sqlite:///` forms both accepted,
+    without the `pgbouncer` flag, which no driver knows (see `says_pgbouncer`)."""
     for prefix in ("postgres://", "postgresql+asyncpg://", "postgresql+psycopg2://"):
         if url.startswith(prefix):
-            return "postgresql://" + url.removeprefix(prefix)
+            url = "postgresql://" + url.removeprefix(prefix)
+    if url.startswith("postgresql://"):
+        return _without_pgbouncer_flag(url)
     return url.replace("sqlite+aiosqlite://", "sqlite://", 1)
+
+
+def says_pgbouncer(url: str) -> bool:
+    """Does the URL carry `?pgbouncer=true`, the flag that Prisma and others read as "this is a
+    transaction-mode pooler"? Any value but true or false is an error that names it."""
+    if "pgbouncer=" not in url:
+        return False
+    values = make_url(url).query.get("pgbouncer", ())
+    value = (values if isinstance(values, str) else ",".join(values)).strip().lower()
+    if value not in ("true", "false"):
+        raise ValueError(f"DATABASE_URL has pgbouncer={value!r}: it takes true or false")
+    return value == "true"
+
+
+def _without_pgbouncer_flag(url: str) -> str:
+    if "pgbouncer=" not in url:
+        return url
+    stripped = make_url(url).difference_update_query(["pgbouncer"])
+    return stripped.render_as_string(hide_password=False)
 
 
 def sync_url(url: str) -> str:
@@ -72,6 +109,21 @@ def _normalise(value: Any, column_type: Any) -> Any:
     return value
 
 
+def _is_pooler_error(error: BaseException) -> bool:
+    """Is `error` what a transaction-mode pooler does to prepared statements? A statement
+    prepared on one server session is missing on the next one, or one of the same name is
+    there already, left by another client."""
+    try:
+        import asyncpg  # type: ignore[import-untyped]
+    except ImportError:
+        return False
+    return isinstance(
+        error,
+        asyncpg.exceptions.DuplicatePreparedStatementError
+        | asyncpg.exceptions.InvalidSQLStatementNameError,
+    )
+
+
 def _is_unreachable(error: BaseException) -> bool:
     """Does `error` say the database cannot be reached now (rather than a statement is wrong)?"""
     if isinstance(error, ConnectionError | TimeoutError):  # refused, reset, broken pipe
@@ -81,7 +133,7 @@ def _is_unreachable(error: BaseException) -> bool:
     if isinstance(error, sqlite3.OperationalError):
         return "locked" in str(error) or "unable to open" in str(error)
     try:
-        import asyncpg  # type: ignore[import-untyped]
+        import asyncpg
     except ImportError:
         return False
     return isinstance(
@@ -100,6 +152,10 @@ def _unavailable_when_unreachable() -> Iterator[None]:
     except Exception as error:
         if _is_unreachable(error):
             raise ServiceUnavailable("the database is unreachable; retry shortly") from error
+        if _is_pooler_error(error):
+            # Start-up checks for this; a pooler put in front later still gets no 500.
+            log.error("a prepared statement failed (%s): %s", type(error).__name__, POOLER_ADVICE)
+            raise ServiceUnavailable("the database is unavailable") from error
         raise
 
 
@@ -178,18 +234,44 @@ class _Compiled:
 _in_transaction: ContextVar[bool] = ContextVar("promptkit_in_transaction", default=False)
 
 
-class Database:
-    """A pool of connections and the few calls the query modules need."""
+DEFAULT_POOL_SIZE = 20
+DEFAULT_POOL_TIMEOUT = 5.0
 
-    def __init__(self, url: str) -> None:
+
+class Database:
+    """A pool of connections and the few calls the query modules need.
+
+    PostgreSQL: at most `pool_size` connections, opened as needed and closed again after five
+    idle minutes (asyncpg's pool); a statement that finds none free within `pool_timeout`
+    seconds answers 503 with `Retry-After`. `pgbouncer` (or `?pgbouncer=true` in the URL)
+    runs every statement unprepared, for a pooler in transaction mode.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = DEFAULT_POOL_SIZE,
+        pool_timeout: float = DEFAULT_POOL_TIMEOUT,
+        pgbouncer: bool = False,
+    ) -> None:
+        self.pgbouncer = pgbouncer or says_pgbouncer(url)
         self.url = async_url(url)
         self.dialect = "sqlite" if self.url.startswith("sqlite") else "postgresql"
+        self.pool_size = pool_size
+        self.pool_timeout = pool_timeout
         options: dict[str, Any] = {}
         if self.dialect == "sqlite":
             options = {"factory": _SQLiteConnection, "timeout": 30}
         else:
-            options = {"min_size": 1, "max_size": 20, "command_timeout": 30, "timeout": 10}
+            options = {"min_size": 1, "max_size": pool_size, "command_timeout": 30, "timeout": 10}
             options["reset"] = _keep_session
+            if self.pgbouncer:
+                # A transaction-mode pooler gives each transaction, and each statement run
+                # outside one, whichever server session is free. With no statement cache
+                # asyncpg prepares unnamed statements and parses them again in the same round
+                # trip as their execution, so nothing outlives the server session it ran on.
+                options["statement_cache_size"] = 0
         self._db = databases.Database(self.url, **options)
         # SQLite: `databases` would open a connection (and a thread) for every statement run
         # outside a transaction. They share this one instead, kept open from `connect` to
@@ -202,6 +284,12 @@ class Database:
 
     async def connect(self) -> None:
         await self._db.connect()
+        if self.dialect == "postgresql":
+            try:
+                await self._check_for_transaction_pooler()
+            except BaseException:
+                await self._db.disconnect()
+                raise
         if self.dialect == "sqlite":
             kept = await aiosqlite.connect(
                 databases.DatabaseURL(self.url).database,
@@ -227,11 +315,78 @@ class Database:
     def connected(self) -> bool:
         return self._db.is_connected
 
+    async def _check_for_transaction_pooler(self) -> None:
+        """Stop here, naming the setting, when prepared statements meet a transaction pooler.
+
+        Two connections held open side by side never share a server session, directly or
+        through a pooler in session mode. A pooler in transaction mode hands an idle server
+        session to whichever client asks next (PgBouncer the one released last), so the same
+        backend shows up on both; or a prepared statement fails the way it would in traffic.
+        """
+        if self.pgbouncer or self.pool_size < 2:
+            return  # nothing to check, or no second connection to check with
+        try:
+            first, second = await self._backend_pids_side_by_side()
+        except Exception as error:
+            if _is_pooler_error(error):
+                raise TransactionPoolerError(f"prepared statements fail: {POOLER_ADVICE}") from None
+            raise
+        if first & second:
+            raise TransactionPoolerError(
+                f"two connections were given the same server session: {POOLER_ADVICE}"
+            )
+
+    async def _backend_pids_side_by_side(self, rounds: int = 3) -> tuple[set[int], set[int]]:
+        """The server backends that two connections, both held open, see in turn."""
+        loop = asyncio.get_running_loop()
+        release = asyncio.Event()
+
+        async def hold(raw: asyncio.Future[Any]) -> None:
+            # `databases` keeps one connection per task: a second one needs a task of its own.
+            try:
+                async with self._connection() as connection:
+                    raw.set_result(connection.raw_connection)
+                    await release.wait()
+            except BaseException as error:
+                if not raw.done():
+                    raw.set_exception(error)
+                raise
+
+        wanted = [loop.create_future(), loop.create_future()]
+        holders = [asyncio.create_task(hold(raw)) for raw in wanted]
+        try:
+            connections = await asyncio.gather(*wanted)
+            seen: tuple[set[int], set[int]] = (set(), set())
+            for _ in range(rounds):
+                for pids, connection in zip(seen, connections, strict=True):
+                    pids.add(await connection.fetchval("SELECT pg_backend_pid()"))
+            return seen
+        finally:
+            release.set()
+            await asyncio.gather(*holders, return_exceptions=True)
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Any]:
+        """This task's connection (`databases` keeps one per task). When none comes free
+        within `pool_timeout` seconds: a 503 with `Retry-After`, never an endless wait."""
+        async with AsyncExitStack() as stack:
+            try:
+                async with asyncio.timeout(self.pool_timeout) as waiting:
+                    connection = await stack.enter_async_context(self._db.connection())
+            except TimeoutError:
+                if not waiting.expired():
+                    raise  # the server did not answer in time: not a busy pool
+                log.warning("no database connection came free in %s s", self.pool_timeout)
+                raise ServiceUnavailable(
+                    "every database connection is busy; retry shortly", retry_after=1
+                ) from None
+            yield connection
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
         """All statements of this task inside the block commit together or not at all."""
         with _unavailable_when_unreachable():
-            async with self._db.transaction():
+            async with self._connection(), self._db.transaction():
                 inside = _in_transaction.set(True)
                 try:
                     yield
@@ -257,7 +412,7 @@ class Database:
                 records = await self._fetch(self._kept, compiled.sql, args)
             else:
                 # Inside `transaction()` this is the transaction's connection.
-                async with self._db.connection() as connection:
+                async with self._connection() as connection:
                     records = await self._fetch(connection.raw_connection, compiled.sql, args)
         return [compiled.row(record) for record in records]
 
