@@ -6,7 +6,16 @@ A plugin starts with `from promptkit import hookimpl`.
 import pluggy
 
 from .errors import AuthenticationError, ProviderError, ServiceUnavailable
-from .hooktypes import ChatMessage, ChatRequest, Principal, StoredFile, StreamEnd, Upload
+from .hooktypes import (
+    Capabilities,
+    ChatMessage,
+    ChatRequest,
+    Model,
+    Principal,
+    StoredFile,
+    StreamEnd,
+    Upload,
+)
 
 __version__ = "0.1.0"
 
@@ -14,8 +23,10 @@ hookimpl = pluggy.HookimplMarker("promptkit")
 
 __all__ = [
     "AuthenticationError",
+    "Capabilities",
     "ChatMessage",
     "ChatRequest",
+    "Model",
     "Principal",
     "ProviderError",
     "ServiceUnavailable",

@@ -14,6 +14,7 @@ from werkzeug.exceptions import BadRequest as WerkzeugBadRequest
 from werkzeug.exceptions import HTTPException
 
 from . import context, cors, graceful, metrics, observability, ratelimit
+from .budget import Budgets, parse_budget
 from .db import Database
 from .errors import (
     ApiError,
@@ -24,6 +25,7 @@ from .errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from .models import Registry
 from .plugins import Plugins, build_plugin_manager
 from .routes import (
     IdConverter,
@@ -31,6 +33,7 @@ from .routes import (
     conversations,
     files,
     health,
+    models,
     projects,
     prompts,
     request_class,
@@ -49,6 +52,8 @@ class PromptkitApp(Quart):
     settings: Settings
     db: Database
     plugins: Plugins
+    models: Registry
+    budgets: Budgets
 
     async def shutdown(self) -> None:
         # Streams that outlived the grace period are cut first, while the database is still
@@ -74,6 +79,13 @@ def create_app(settings: Settings | None = None, *, plugins: Iterable[object] = 
     app.url_map.converters["id"] = IdConverter
     app.db = Database(settings.database_url)
     app.plugins = Plugins(build_plugin_manager(settings.disabled_plugins, plugins), app)
+    app.models = Registry(
+        app.plugins,
+        allowed=settings.models,
+        default=settings.default_model,
+        refresh_seconds=settings.models_refresh_seconds,
+    )
+    app.budgets = Budgets(parse_budget(settings.token_budget), settings.redis_url)
     QuartSchema(
         app,
         info={"title": "promptkit", "version": "0.1.0"},
@@ -83,7 +95,7 @@ def create_app(settings: Settings | None = None, *, plugins: Iterable[object] = 
         scalar_ui_path=None,
         openapi_provider_class=_OpenAPI,
     )
-    for module in (health, projects, prompts, conversations, chat, files, search):
+    for module in (health, projects, prompts, conversations, chat, files, search, models):
         app.register_blueprint(module.blueprint)
 
     @app.before_serving
@@ -91,13 +103,25 @@ def create_app(settings: Settings | None = None, *, plugins: Iterable[object] = 
         await app.db.connect()
         try:
             await app.plugins.startup()
+            try:
+                await app.models.start()  # after `startup`: listing may need a plugin's client
+            except BaseException:
+                await app.plugins.shutdown()
+                raise
         except BaseException:
             await app.db.disconnect()  # a start that fails leaves no connection (or thread) open
             raise
+        if app.budgets.limit is not None and app.budgets.redis is None:
+            log.warning(
+                "PROMPTKIT_TOKEN_BUDGET without REDIS_URL: each process keeps its own budget,"
+                " so several workers or instances each allow the whole budget"
+            )
 
     @app.after_serving
     async def stop() -> None:
+        await app.models.stop()
         await app.plugins.shutdown()
+        app.budgets.close()
         await app.db.disconnect()
 
     # Request ids, metrics and CORS first, so that refused requests are logged and counted too.

@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 from quart import Response
 
+from .budget import spent
 from .chat import FINISHED, IDLE, Pump, Turn
 from .db import conversations, messages
 from .errors import ProviderError
@@ -156,6 +157,10 @@ async def _finish(
     db, owner = turn.app.db, turn.principal.user_id
     await pump.closed()
     await lease_keeper.stop()
+    usage = _api_usage(end.usage if end else None)
+    if turn.reservation is not None:
+        tokens, usage = spent(turn.chat.messages, "".join(text), usage, status is not None)
+        await turn.reservation.settle(tokens, turn.chat.model)  # counted under the id asked for
     saved = None
     try:
         if status == "complete" or (status is not None and text):
@@ -167,7 +172,7 @@ async def _finish(
                 content="".join(text),
                 status=status,
                 model=(end.model if end else None) or turn.chat.model,
-                usage=_api_usage(end.usage if end else None),
+                usage=usage,
                 message_id=turn.assistant_id,
                 prompt=turn.prompt,
             )

@@ -1,0 +1,49 @@
+"""`GET /models` (the allowed models, for a model picker) and `GET /usage` (my token budget)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Blueprint
+from quart_schema import validate_response
+
+from .. import context
+from ..hooktypes import Model
+from ..schemas import ModelList, TokenUsage
+
+blueprint = Blueprint("models", __name__)
+
+
+@blueprint.get("/models")
+@validate_response(ModelList)
+async def list_models() -> dict[str, Any]:
+    """List the models a chat may name, with their capabilities; the default one is marked."""
+    registry = context.app().models
+    return {"data": [shape(model, registry.default) for model in registry.allowed()]}
+
+
+@blueprint.get("/usage")
+@validate_response(TokenUsage)
+async def usage() -> dict[str, Any]:
+    """My tokens used and left in the current budget window, per model."""
+    return await context.app().budgets.usage(context.principal().user_id)
+
+
+def shape(model: Model, default: str | None) -> dict[str, Any]:
+    capabilities = model.capabilities
+    name = model.display_name or model.id
+    return {
+        "id": model.id,
+        "display_name": name,
+        "name": name,
+        "provider": model.provider,
+        "aliases": list(model.aliases),
+        "capabilities": {
+            "streaming": capabilities.streaming,
+            "tools": capabilities.tools,
+            "attachments": list(capabilities.attachments),
+            "reasoning": capabilities.reasoning,
+        },
+        "context_window": model.context_window,
+        "default": model.id == default,
+    }
