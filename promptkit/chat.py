@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from . import prompt_variables
 from .budget import Reservation, estimate_prompt
 from .db import conversations, messages, new_id
-from .errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from .errors import Conflict, NotFound, ValidationFailed
 from .hooktypes import ChatMessage, ChatRequest, Model, Principal, StreamEnd
 
 if TYPE_CHECKING:
@@ -140,9 +140,7 @@ async def _prepare(
     try:
         # Picking the provider does no network work yet; a provider that cannot serve now is
         # refused (503) without writing anything.
-        stream = await app.plugins.complete_stream(chat, model.provider)
-        if stream is None:
-            raise ServiceUnavailable(f"the provider of the model {chat.model!r} is not ready")
+        stream = await app.models.open_stream(chat)
     except BaseException:
         if reservation is not None:
             await reservation.settle(0, chat.model)

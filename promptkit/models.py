@@ -13,11 +13,12 @@ import contextlib
 import fnmatch
 import logging
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .errors import ProviderError, ServiceUnavailable, UnknownModel
-from .hooktypes import Model
+from .hooktypes import ChatRequest, Model, StreamEnd
 
 if TYPE_CHECKING:
     from .plugins import Plugins
@@ -160,6 +161,14 @@ class Registry:
                 f"the model {name!r} is not available here; GET /models lists the ones that are"
             )
         return model
+
+    async def open_stream(self, chat: ChatRequest) -> AsyncIterator[str | StreamEnd]:
+        """The reply to `chat` from the plugin that registered `chat.model` (not started)."""
+        model = self.resolve(chat.model)
+        stream = await self._plugins.complete_stream(chat, model.provider)
+        if stream is None:
+            raise ServiceUnavailable(f"the provider of the model {chat.model!r} is not ready")
+        return stream
 
     def status(self) -> dict[str, Any]:
         """For `/health/ready`: `ok`, or which plugins' listings failed and what was kept."""
