@@ -21,6 +21,7 @@ from .errors import ProviderError, ServiceUnavailable, UnknownModel
 from .hooktypes import ChatRequest, Model, StreamEnd
 
 if TYPE_CHECKING:
+    from .app import PromptkitApp
     from .plugins import Plugins
 
 log = logging.getLogger(__name__)
@@ -61,11 +62,12 @@ class Registry:
 
     # -- start-up and refresh --------------------------------------------------------------
 
-    async def start(self) -> None:
+    async def start(self, *, refreshing: bool = True) -> None:
         """List every plugin's models and settle the default; raise when they cannot hold."""
         await self.refresh(strict=True)
         self._settle_default()
-        self._task = asyncio.get_running_loop().create_task(self._refresh_forever())
+        if refreshing:
+            self._task = asyncio.get_running_loop().create_task(self._refresh_forever())
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -142,6 +144,15 @@ class Registry:
             return True
         return any(fnmatch.fnmatchcase(model.id, pattern) for pattern in self._patterns)
 
+    def describe(self) -> list[dict[str, Any]]:
+        """Every registered model for `promptkit models`, allowed or not."""
+        from .routes.models import shape
+
+        return [
+            {**shape(model, self.default), "allowed": self.is_allowed(model)}
+            for model in self._models
+        ]
+
     def allowed(self) -> list[Model]:
         return [model for model in self._models if self.is_allowed(model)]
 
@@ -184,6 +195,16 @@ class Registry:
         return {"status": "stale", "stale": stale} if stale else {"status": "ok"}
 
 
+async def describe_registry(app: PromptkitApp) -> list[dict[str, Any]]:
+    """Start the plugins (no database, no server), list their models, stop them again."""
+    await app.plugins.startup()
+    try:
+        await app.models.start(refreshing=False)
+        return app.models.describe()
+    finally:
+        await app.plugins.shutdown()
+
+
 def _index(
     listings: dict[str, _Listing], plugins: Plugins
 ) -> tuple[dict[str, Model], list[Model]]:
@@ -198,9 +219,10 @@ def _index(
             for name in (model.id, *model.aliases):
                 taken = by_name.get(name)
                 if taken is not None and (taken.provider != plugin or taken.id != model.id):
+                    first, second = sorted((taken.provider, plugin))
                     raise ModelRegistryError(
-                        f"the model {name!r} is registered twice: by plugin {taken.provider!r}"
-                        f" and by plugin {plugin!r}"
+                        f"the model {name!r} is registered twice: by plugin {first!r}"
+                        f" and by plugin {second!r}"
                     )
                 by_name[name] = model
             if model not in models:
