@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 # A reservation outlives any reply (the OpenAI plugin gives up after 120 s between chunks); a
 # process that died holding one frees it after this long.
 RESERVATION_SECONDS = 900
-STORAGE_TIMEOUT_SECONDS = 1.0
+STORAGE_TIMEOUT_SECONDS = 2.0  # Redis busy for longer than this counts as down
 RETRY_REDIS_SECONDS = 5.0  # after Redis failed, the in-process budget serves this long
 KEY_PREFIX = "promptkit:budget:"
 
