@@ -71,9 +71,7 @@ def parse_budget(value: str | None) -> BudgetLimit | None:
             f"PROMPTKIT_TOKEN_BUDGET={value!r} is not a budget like '200000/day'"
         ) from error
     granularity = item.GRANULARITY.name
-    return BudgetLimit(
-        item.amount, item.get_expiry(), f"{item.multiples} {granularity}"
-    )
+    return BudgetLimit(item.amount, item.get_expiry(), f"{item.multiples} {granularity}")
 
 
 @dataclass
@@ -200,8 +198,8 @@ class RedisLedger:
             stream_timeout=STORAGE_TIMEOUT_SECONDS / 2,
             retry_policy=NoRetryPolicy(),  # the in-process budget takes over at once instead
         )
-        self._reserve = self.client.register_script(RESERVE)
-        self._settle = self.client.register_script(SETTLE)
+        self._reserve: Any = self.client.register_script(RESERVE)
+        self._settle: Any = self.client.register_script(SETTLE)
 
     async def reserve(
         self, key: str, hold_id: str, amount: int, limit: int, expires_at: float, ttl: int
@@ -367,4 +365,4 @@ class Budgets:
 def _redis_errors() -> type[BaseException]:
     import coredis.exceptions
 
-    return coredis.exceptions.RedisError  # type: ignore[no-any-return]
+    return coredis.exceptions.RedisError

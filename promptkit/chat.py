@@ -86,9 +86,7 @@ async def start_turn(app: PromptkitApp, principal: Principal, ask: Ask) -> Turn:
             # A reply was stored between the read and the lease (its stream ended just then):
             # read again, now that the lease keeps the history still.
             newest_first = await messages.recent(db, owner, conversation["id"], limit=HISTORY_LIMIT)
-        return await _prepare(
-            app, principal, ask, model, conversation, lease, newest_first, active
-        )
+        return await _prepare(app, principal, ask, model, conversation, lease, newest_first, active)
     except BaseException:
         await conversations.release_stream_lease(db, ask.conversation_id, lease)
         raise
@@ -136,7 +134,8 @@ async def _prepare(
         max_tokens=app.settings.max_reply_tokens,
     )
     # The worst case is held before the provider is called: over budget, nothing is written.
-    reservation = await app.budgets.reserve(owner, estimate_prompt(chat.messages) + chat.max_tokens)
+    worst_case = estimate_prompt(chat.messages) + app.settings.max_reply_tokens
+    reservation = await app.budgets.reserve(owner, worst_case)
     try:
         # Picking the provider does no network work yet; a provider that cannot serve now is
         # refused (503) without writing anything.

@@ -99,7 +99,9 @@ class Registry:
                     reason,
                     len(kept.models) if kept else 0,
                 )
-                listings[plugin] = _Listing(kept.models if kept else (), kept.listed_at if kept else 0, reason)
+                listings[plugin] = _Listing(
+                    kept.models if kept else (), kept.listed_at if kept else 0, reason
+                )
             else:
                 listings[plugin] = _Listing(tuple(answer), now)
         try:
@@ -122,7 +124,11 @@ class Registry:
             message = (
                 f"PROMPTKIT_MODEL={wanted!r} is not a registered, allowed model; registered: "
                 + (", ".join(m.id for m in self._models) or "none")
-                + (f"; allowed by PROMPTKIT_MODELS: {', '.join(self._patterns)}" if self._patterns else "")
+                + (
+                    f"; allowed by PROMPTKIT_MODELS: {', '.join(self._patterns)}"
+                    if self._patterns
+                    else ""
+                )
             )
             if not stale:
                 raise ModelRegistryError(message)
@@ -205,9 +211,7 @@ async def describe_registry(app: PromptkitApp) -> list[dict[str, Any]]:
         await app.plugins.shutdown()
 
 
-def _index(
-    listings: dict[str, _Listing], plugins: Plugins
-) -> tuple[dict[str, Model], list[Model]]:
+def _index(listings: dict[str, _Listing], plugins: Plugins) -> tuple[dict[str, Model], list[Model]]:
     by_name: dict[str, Model] = {}
     models: list[Model] = []
     for plugin, listing in listings.items():

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 import inspect
 import logging
-import dataclasses
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
@@ -152,7 +152,9 @@ class Plugins:
         for impl in _in_call_order(self.pm.hook.register_models):
             models: list[Model] = []
 
-            def register(model: Model, _into: list[Model] = models, _by: str = impl.plugin_name):
+            def register(
+                model: Model, _into: list[Model] = models, _by: str = impl.plugin_name
+            ) -> None:
                 if not isinstance(model, Model):
                     raise TypeError(f"register() takes a promptkit.Model, not {type(model)}")
                 _into.append(dataclasses.replace(model, provider=_by))

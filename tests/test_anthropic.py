@@ -40,7 +40,12 @@ class FakeAnthropic:
 
     async def list_models(self, request: web.Request) -> web.Response:
         data = [
-            {"type": "model", "id": m, "display_name": m.title(), "created_at": "2025-01-01T00:00:00Z"}
+            {
+                "type": "model",
+                "id": m,
+                "display_name": m.title(),
+                "created_at": "2025-01-01T00:00:00Z",
+            }
             for m in self.models
         ]
         body = {"data": data, "has_more": False, "first_id": None, "last_id": None}

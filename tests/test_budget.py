@@ -152,7 +152,9 @@ async def test_redis_down_keeps_chats_going_on_an_in_process_budget(make_app, au
         statuses = []
         for _ in range(3):
             conversation = await new_conversation(client, alice)
-            response, _ = await send(client, alice, {"conversation_id": conversation, "message": "hi"})
+            response, _ = await send(
+                client, alice, {"conversation_id": conversation, "message": "hi"}
+            )
             statuses.append(response.status_code)
     assert statuses == [200, 200, 429]  # the budget still holds, in this process
     said = [r for r in caplog.records if "budget storage unreachable" in r.getMessage()]
@@ -201,7 +203,7 @@ async def test_two_servers_sharing_redis_answer_ten_of_forty(
         conversations = []
         for index in range(40):
             base = servers[index % 2].url
-            project = (await client.post(f"{base}/projects", json={"name": "P"}, headers=headers))
+            project = await client.post(f"{base}/projects", json={"name": "P"}, headers=headers)
             created = await client.post(
                 f"{base}/projects/{project.json()['id']}/conversations", json={}, headers=headers
             )
@@ -218,9 +220,16 @@ async def test_two_servers_sharing_redis_answer_ten_of_forty(
         ]
         usage = [(await client.get(f"{s.url}/usage", headers=headers)).json() for s in servers]
     statuses = sorted(r.status_code for r in responses)
-    logs = [line for s in servers for line in s.output().splitlines() if "WARN" in line or "ERROR" in line]
+    logs = [
+        line
+        for s in servers
+        for line in s.output().splitlines()
+        if "WARN" in line or "ERROR" in line
+    ]
     assert statuses == [200] * 10 + [429] * 30, (statuses.count(200), logs[:5])
-    assert all(r.json()["error"]["code"] == "budget_exhausted" for r in responses if r.status_code == 429)
+    assert all(
+        r.json()["error"]["code"] == "budget_exhausted" for r in responses if r.status_code == 429
+    )
     assert len(fake.received) == 10
     answered = [messages for messages in stored if messages]
     assert len(answered) == 10

@@ -7,7 +7,7 @@ import pytest
 from fake_openai import Script
 from test_chat import SECRET, history, new_conversation, send, text_of, upstream_env
 
-from promptkit import ChatMessage, ChatRequest, StreamEnd
+from promptkit import ChatMessage, ChatRequest
 from promptkit.errors import UnknownModel
 
 
