@@ -134,8 +134,10 @@ async def _prepare(
         max_tokens=app.settings.max_reply_tokens,
     )
     # The worst case is held before the provider is called: over budget, nothing is written.
-    worst_case = estimate_prompt(chat.messages) + app.settings.max_reply_tokens
-    reservation = await app.budgets.reserve(owner, worst_case)
+    reservation = None
+    if app.budgets.limit is not None:
+        worst_case = estimate_prompt(chat.messages) + app.settings.max_reply_tokens
+        reservation = await app.budgets.reserve(owner, worst_case)
     try:
         # Picking the provider does no network work yet; a provider that cannot serve now is
         # refused (503) without writing anything.

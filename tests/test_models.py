@@ -223,42 +223,47 @@ async def test_a_malformed_models_setting_stops_start_up(make_app, fake):
             pass
 
 
+OPERATOR = {"Authorization": "Bearer operator-token"}
+
+
 async def test_a_failing_listing_keeps_the_last_good_one_and_says_so(make_app, fake, auth):
-    app = make_app(environ=upstream_env(fake), models_refresh_seconds=0.05)
+    app = make_app(
+        environ=upstream_env(fake), models_refresh_seconds=0.05, metrics_token="operator-token"
+    )
     async with app.test_app():
         client = app.test_client()
-        assert (await (await client.get("/health/ready")).get_json())["checks"]["models"] == {
-            "status": "ok"
-        }
+        assert (await (await client.get("/health/ready")).get_json())["checks"]["models"] == "ok"
         fake.models_status = 500
         seen = fake.model_listings
         await wait_until(lambda: fake.model_listings >= seen + 2)
         ready = await client.get("/health/ready")
+        detail = await (await client.get("/health/ready", headers=OPERATOR)).get_json()
         kept = await (await client.get("/models", headers=auth("alice"))).get_json()
 
         fake.models_status = None  # the upstream recovers, with one model more
         fake.models.append("gpt-4.1-nano")
         await wait_until(lambda: "gpt-4.1-nano" in {m.id for m in app.models.registered()})
-        recovered = await (await client.get("/health/ready")).get_json()
+        recovered = await (await client.get("/health/ready", headers=OPERATOR)).get_json()
     body = await ready.get_json()
     assert ready.status_code == 200  # still serving the models it had
-    stale = body["checks"]["models"]
-    assert stale["status"] == "stale"
-    assert stale["stale"]["openai"]["error"] == "GET /models answered HTTP 500"
-    assert stale["stale"]["openai"]["kept_models"] == 3
+    assert body["checks"]["models"] == "stale"
+    assert "openai" not in json.dumps(body)  # which plugins are installed: operators only
+    stale = detail["stale_model_listings"]["openai"]
+    assert stale["error"] == "GET /models answered HTTP 500" and stale["kept_models"] == 3
     assert {"gpt-4.1-mini", "gpt-4o", "llama-3-8b"} <= {m["id"] for m in kept["data"]}
-    assert recovered["checks"]["models"] == {"status": "ok"}
-    assert SECRET not in json.dumps(body)
+    assert recovered["checks"]["models"] == "ok" and "stale_model_listings" not in recovered
+    assert SECRET not in json.dumps(detail)
 
 
 async def test_a_listing_that_fails_at_start_up_still_starts(make_app, fake, auth):
     fake.models_status = 503
-    app = make_app(environ=upstream_env(fake))
+    app = make_app(environ=upstream_env(fake), metrics_token="operator-token")
     async with app.test_app():
         client = app.test_client()
-        ready = await (await client.get("/health/ready")).get_json()
+        ready = await (await client.get("/health/ready", headers=OPERATOR)).get_json()
         listed = await (await client.get("/models", headers=auth("alice"))).get_json()
-    assert ready["checks"]["models"]["stale"]["openai"]["kept_models"] == 0
+    assert ready["checks"]["models"] == "stale"
+    assert ready["stale_model_listings"]["openai"]["kept_models"] == 0
     assert [m["id"] for m in listed["data"]] == ["echo"]
 
 

@@ -36,11 +36,14 @@ async def ready() -> tuple[dict[str, Any], int]:
         applied = await context.db().schema_revisions()
         checks["migrations"] = "ok" if applied == {HEAD} else "pending"
     # A stale model listing still serves (its last good models), so it does not fail readiness.
-    checks["models"] = context.app().models.status()
+    models = context.app().models.status()
+    checks["models"] = models["status"]
     healthy = checks["database"] == "ok" and checks.get("migrations") == "ok"
     body: dict[str, Any] = {"status": "ok" if healthy else "unavailable", "checks": checks}
     if offers_metrics_token():  # what is installed helps an attacker: operators only
         body["plugins"] = _installed_plugins()
+        if "stale" in models:
+            body["stale_model_listings"] = models["stale"]
     return body, 200 if healthy else 503
 
 
