@@ -57,6 +57,7 @@ class Registry:
         self._listings: dict[str, _Listing] = {}
         self._by_name: dict[str, Model] = {}  # ids and aliases
         self._models: list[Model] = []  # in registration order
+        self._allowed: set[str] = set()  # ids that PROMPTKIT_MODELS lets chats name
         self.default: str | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -112,6 +113,9 @@ class Registry:
             log.exception("the refreshed model registrations conflict; the old registry stays")
             return
         self._listings, self._by_name, self._models = listings, by_name, models
+        self._allowed = {model.id for model in models if self._matches(model.id)}
+        if self._configured_default is None:
+            self._pick_default()  # a model that a refresh found may be the better default
 
     def _settle_default(self) -> None:
         wanted = self._configured_default
@@ -136,24 +140,28 @@ class Registry:
             log.warning("%s (the listing of %s failed)", message, ", ".join(stale))
             self.default = wanted
             return
-        allowed = self.allowed()
+        self._pick_default()
+
+    def _pick_default(self) -> None:
         preferred = self._by_name.get(PREFERRED_DEFAULT)
         if preferred is not None and self.is_allowed(preferred):
             self.default = preferred.id
         else:
+            allowed = self.allowed()
             self.default = allowed[0].id if allowed else None
 
     # -- what requests ask -----------------------------------------------------------------
 
-    def is_allowed(self, model: Model) -> bool:
+    def _matches(self, model_id: str) -> bool:
         if not self._patterns:
             return True
-        return any(fnmatch.fnmatchcase(model.id, pattern) for pattern in self._patterns)
+        return any(fnmatch.fnmatchcase(model_id, pattern) for pattern in self._patterns)
+
+    def is_allowed(self, model: Model) -> bool:
+        return model.id in self._allowed
 
     def describe(self) -> list[dict[str, Any]]:
         """Every registered model for `promptkit models`, allowed or not."""
-        from .routes.models import shape
-
         return [
             {**shape(model, self.default), "allowed": self.is_allowed(model)}
             for model in self._models
@@ -209,6 +217,27 @@ async def describe_registry(app: PromptkitApp) -> list[dict[str, Any]]:
         return app.models.describe()
     finally:
         await app.plugins.shutdown()
+
+
+def shape(model: Model, default: str | None) -> dict[str, Any]:
+    """A model as `GET /models` shows it."""
+    capabilities = model.capabilities
+    name = model.display_name or model.id
+    return {
+        "id": model.id,
+        "display_name": name,
+        "name": name,
+        "provider": model.provider,
+        "aliases": list(model.aliases),
+        "capabilities": {
+            "streaming": capabilities.streaming,
+            "tools": capabilities.tools,
+            "attachments": list(capabilities.attachments),
+            "reasoning": capabilities.reasoning,
+        },
+        "context_window": model.context_window,
+        "default": model.id == default,
+    }
 
 
 def _index(listings: dict[str, _Listing], plugins: Plugins) -> tuple[dict[str, Model], list[Model]]:

@@ -8,7 +8,7 @@ from quart import Blueprint
 from quart_schema import validate_response
 
 from .. import context
-from ..hooktypes import Model
+from ..models import shape
 from ..schemas import ModelList, TokenUsage
 
 blueprint = Blueprint("models", __name__)
@@ -27,23 +27,3 @@ async def list_models() -> dict[str, Any]:
 async def usage() -> dict[str, Any]:
     """My tokens used and left in the current budget window, per model."""
     return await context.app().budgets.usage(context.principal().user_id)
-
-
-def shape(model: Model, default: str | None) -> dict[str, Any]:
-    capabilities = model.capabilities
-    name = model.display_name or model.id
-    return {
-        "id": model.id,
-        "display_name": name,
-        "name": name,
-        "provider": model.provider,
-        "aliases": list(model.aliases),
-        "capabilities": {
-            "streaming": capabilities.streaming,
-            "tools": capabilities.tools,
-            "attachments": list(capabilities.attachments),
-            "reasoning": capabilities.reasoning,
-        },
-        "context_window": model.context_window,
-        "default": model.id == default,
-    }
