@@ -135,6 +135,41 @@ async def test_a_reply_cut_short_settles_an_estimate_of_what_was_produced(make_a
     assert usage["reserved"] == 0
 
 
+async def test_a_client_gone_mid_reply_settles_what_was_produced(make_app, auth, fake):
+    fake.default = Script(tokens=[f" w{i}" for i in range(40)], delay=0.05)
+    app = make_app(**budget_settings(fake))
+    alice = auth("alice")
+    async with app.test_app():
+        client = app.test_client()
+        conversation = await new_conversation(client, alice)
+        headers = {**alice, "Content-Type": "application/json"}
+        async with client.request("/chat", method="POST", headers=headers) as connection:
+            await connection.send(
+                b'{"conversation_id": "%s", "message": "hi"}' % conversation.encode()
+            )
+            await connection.send_complete()
+            seen = b""
+            while seen.count(b"text-delta") < 3:
+                seen += await asyncio.wait_for(connection.receive(), timeout=5)
+            await connection.disconnect()
+        await asyncio.wait_for(fake.last.closed_early.wait(), timeout=5)
+        for _ in range(200):  # the partial reply is stored by a task of its own
+            stored = await history(client, alice, conversation)
+            if len(stored) == 2:
+                break
+            await asyncio.sleep(0.01)
+        usage = await (await client.get("/usage", headers=alice)).get_json()
+    reply = stored[1]
+    assert reply["status"] == "partial"
+    assert reply["usage"] == {
+        "prompt_tokens": WORST - MAX_REPLY,
+        "completion_tokens": estimate_tokens(reply["content"]),
+        "estimated": True,
+    }
+    assert usage["used"] == reply["usage"]["prompt_tokens"] + reply["usage"]["completion_tokens"]
+    assert usage["reserved"] == 0 and usage["used"] < WORST
+
+
 async def test_no_budget_answers_usage_without_a_window(client, auth):
     usage = await (await client.get("/usage", headers=auth("alice"))).get_json()
     assert usage["limit"] is None and usage["window"] is None and usage["remaining"] is None
