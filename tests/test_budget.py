@@ -262,7 +262,9 @@ async def test_two_servers_sharing_redis_answer_ten_of_forty(
     assert statuses.count(200) == 10, (statuses, logs[:3])
     assert set(refused) <= {"budget_exhausted", "service_unavailable"}, (refused, logs[:3])
     assert refused.count("budget_exhausted") >= 20
-    assert len(fake.received) == 10
+    # A 503 whose user message could not be stored had started its upstream request (it is
+    # cancelled then, and settles nothing): no other chat reached the upstream.
+    assert len(fake.received) - 10 in range(refused.count("service_unavailable") + 1)
     answered = [messages for messages in stored if messages]
     assert len(answered) == 10
     assert [m[1]["usage"] for m in answered] == [REPORTED] * 10
