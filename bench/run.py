@@ -224,9 +224,12 @@ def start_promptkit(
         "OPENAI_API_KEY": "bench-key",
         "PROMPTKIT_MODEL": MODEL,
         "PROMPTKIT_DATA_DIR": str(workdir / "data"),
-        # One bench user sends thousands of requests a second: the per-user API limit
-        # (1200/minute by default) would measure 429s. The chat limit is off by default.
+        # One bench user sends thousands of requests a second: the per-user limits (chats
+        # 30/minute and the API 1200/minute by default) would measure 429s.
         "PROMPTKIT_API_RATE_LIMIT": "off",
+        "PROMPTKIT_RATE_LIMIT": "off",
+        # The fake upstream lists no models (`GET /v1/models`): the model is named instead.
+        "PROMPTKIT_OPENAI_MODELS": MODEL,
         "PYTHONUNBUFFERED": "1",
     }
     token = subprocess.run(

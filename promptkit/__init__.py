@@ -7,8 +7,10 @@ import pluggy
 
 from .errors import AuthenticationError, Conflict, ProviderError, ServiceUnavailable
 from .hooktypes import (
+    Capabilities,
     ChatMessage,
     ChatRequest,
+    Model,
     Principal,
     StoredFile,
     StreamEnd,
@@ -22,9 +24,11 @@ hookimpl = pluggy.HookimplMarker("promptkit")
 
 __all__ = [
     "AuthenticationError",
+    "Capabilities",
     "ChatMessage",
     "ChatRequest",
     "Conflict",
+    "Model",
     "Principal",
     "ProviderError",
     "ServiceUnavailable",

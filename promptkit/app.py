@@ -14,6 +14,7 @@ from werkzeug.exceptions import BadRequest as WerkzeugBadRequest
 from werkzeug.exceptions import HTTPException
 
 from . import context, cors, graceful, metrics, observability, proxies, ratelimit
+from .budget import Budgets, parse_budget
 from .db import Database
 from .errors import (
     ApiError,
@@ -24,6 +25,7 @@ from .errors import (
     ValidationFailed,
 )
 from .hooktypes import PUBLIC_ROUTE
+from .models import Registry
 from .plugins import PluginLoadError, Plugins, build_plugin_manager
 from .replies.service import Replies
 from .routes import (
@@ -32,6 +34,7 @@ from .routes import (
     conversations,
     files,
     health,
+    models,
     projects,
     prompts,
     replies,
@@ -52,6 +55,8 @@ class PromptkitApp(Quart):
     db: Database
     plugins: Plugins
     replies: Replies
+    models: Registry
+    budgets: Budgets
 
     async def shutdown(self) -> None:
         # Streams that outlived the grace period are cut first, while the database is still
@@ -88,6 +93,13 @@ def create_app(settings: Settings | None = None, *, plugins: Iterable[object] = 
         trace=settings.environ.get("PROMPTKIT_TRACE_PLUGINS", "").lower() in ("1", "true", "on"),
     )
     app.replies = Replies(app)
+    app.models = Registry(
+        app.plugins,
+        allowed=settings.models,
+        default=settings.default_model,
+        refresh_seconds=settings.models_refresh_seconds,
+    )
+    app.budgets = Budgets(parse_budget(settings.token_budget), settings.redis_url)
     QuartSchema(
         app,
         info={"title": "promptkit", "version": "0.1.0"},
@@ -97,7 +109,7 @@ def create_app(settings: Settings | None = None, *, plugins: Iterable[object] = 
         scalar_ui_path=None,
         openapi_provider_class=_OpenAPI,
     )
-    for module in (health, projects, prompts, conversations, chat, replies, files, search):
+    for module in (health, projects, prompts, conversations, chat, replies, files, search, models):
         app.register_blueprint(module.blueprint)
     for plugin_name, blueprint in app.plugins.routes():
         if blueprint.name in app.blueprints:
@@ -111,15 +123,27 @@ def create_app(settings: Settings | None = None, *, plugins: Iterable[object] = 
         await app.db.connect()
         try:
             await app.plugins.startup()
+            try:
+                await app.models.start()  # after `startup`: listing may need a plugin's client
+            except BaseException:
+                await app.plugins.shutdown()
+                raise
         except BaseException:
             await app.db.disconnect()  # a start that fails leaves no connection (or thread) open
             raise
         await app.replies.start()
+        if app.budgets.limit is not None and app.budgets.redis is None:
+            log.warning(
+                "PROMPTKIT_TOKEN_BUDGET without REDIS_URL: each process keeps its own budget,"
+                " so several workers or instances each allow the whole budget"
+            )
 
     @app.after_serving
     async def stop() -> None:
         await app.replies.close()
+        await app.models.stop()
         await app.plugins.shutdown()
+        app.budgets.close()
         await app.db.disconnect()
 
     proxies.init_app(app, settings.trusted_proxies)

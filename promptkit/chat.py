@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import prompt_variables, titles
+from .budget import Reservation, estimate_prompt
 from .db import conversations, messages, new_id
-from .errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
-from .hooktypes import ChatMessage, ChatRequest, Principal, StreamEnd
+from .errors import Conflict, NotFound, ValidationFailed
+from .hooktypes import ChatMessage, ChatRequest, Model, Principal, StreamEnd
 from .tasks import track
 
 if TYPE_CHECKING:
@@ -57,12 +58,15 @@ class Turn:
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
     title: titles.PendingTitle | None = None  # an untitled conversation being named meanwhile
+    reservation: Reservation | None = None  # the reply's hold on the caller's token budget
 
 
 async def start_turn(app: PromptkitApp, principal: Principal, ask: Ask) -> Turn:
     """Take the conversation's lease and read its context, pick the provider, start its request
     and store the user message."""
     db, owner = app.db, principal.user_id
+    # A model that is not registered or not allowed is refused (422) before anything is written.
+    model = app.models.resolve(ask.model)
     lease = new_id("msg")  # the reply's id: storing the reply ends the lease
     # The lease (which also reads the active prompt) and the history read go out at once: the
     # first token waits for one round trip, not two. The history read is scoped to the owner,
@@ -103,7 +107,7 @@ async def start_turn(app: PromptkitApp, principal: Principal, ask: Ask) -> Turn:
             # A reply was stored between the read and the lease (its stream ended just then):
             # read again, now that the lease keeps the history still.
             newest_first = await messages.recent(db, owner, conversation["id"], limit=HISTORY_LIMIT)
-        return await _prepare(app, principal, ask, conversation, lease, newest_first, active)
+        return await _prepare(app, principal, ask, model, conversation, lease, newest_first, active)
     except BaseException:
         await conversations.release_stream_lease(db, ask.conversation_id, lease)
         raise
@@ -124,6 +128,7 @@ async def _prepare(
     app: PromptkitApp,
     principal: Principal,
     ask: Ask,
+    model: Model,
     conversation: dict[str, Any],
     lease: str,
     newest_first: list[dict[str, Any]],
@@ -152,18 +157,27 @@ async def _prepare(
         prompt = (active.prompt_id, active.version, used)
         system = system if system and system.strip() else None
     chat = ChatRequest(
-        model=ask.model or app.settings.default_model,
+        model=model.id,
         messages=build_messages(
             system, newest_first[::-1], text, app.settings.context_budget_chars
         ),
         user_id=owner,
         conversation_id=conversation["id"],
+        max_tokens=app.settings.max_reply_tokens,
     )
-    # Picking the provider does no network work yet; doing it first means a model that no
-    # provider serves is refused (503) without writing anything.
-    stream = await app.plugins.complete_stream(chat)
-    if stream is None:
-        raise ServiceUnavailable(f"no installed provider serves the model {chat.model!r}")
+    # The worst case is held before the provider is called: over budget, nothing is written.
+    reservation = None
+    if app.budgets.limit is not None:
+        worst_case = estimate_prompt(chat.messages) + app.settings.max_reply_tokens
+        reservation = await app.budgets.reserve(owner, worst_case)
+    try:
+        # Picking the provider does no network work yet; a provider that cannot serve now is
+        # refused (503) without writing anything.
+        stream = await app.models.open_stream(chat)
+    except BaseException:
+        if reservation is not None:
+            await reservation.settle(0, chat.model)
+        raise
     # The provider's request starts now and storing the user message overlaps with it (the
     # upstream's time to first token hides the database's). The message is still stored before
     # any of the reply is sent: the reply streams only after `start_turn` returns; if storing
@@ -177,6 +191,8 @@ async def _prepare(
             await app.plugins.message_saved(user_message, conversation, principal)
     except BaseException:
         pump.cancel()
+        if reservation is not None:
+            await reservation.settle(0, chat.model)
         raise
     return Turn(
         app=app,
@@ -190,6 +206,7 @@ async def _prepare(
         assistant_id=lease,
         prompt=prompt,
         title=titles.begin(app, principal, conversation, chat),
+        reservation=reservation,
     )
 
 

@@ -23,6 +23,7 @@ import orjson
 from quart import Response
 
 from . import graceful
+from .budget import spent
 from .chat import FINISHED, IDLE, STOPPED, Interrupted, Pump, Turn
 from .db import conversations, messages
 from .db import replies as replies_db
@@ -193,6 +194,10 @@ async def _finish(
     try:
         await pump.closed()
         await lease_keeper.stop()
+        usage = _api_usage(end.usage if end else None)
+        if turn.reservation is not None:
+            tokens, usage = spent(turn.chat.messages, "".join(text), usage, status is not None)
+            await turn.reservation.settle(tokens, turn.chat.model)  # under the id asked for
         if status == "complete" or (status is not None and text):
             store = messages.insert(
                 db,
@@ -202,7 +207,7 @@ async def _finish(
                 content="".join(text),
                 status=status,
                 model=(end.model if end else None) or turn.chat.model,
-                usage=_api_usage(end.usage if end else None),
+                usage=usage,
                 message_id=turn.assistant_id,
                 prompt=turn.prompt,
             )

@@ -97,6 +97,18 @@ def plugins(hook_name: str | None, order: bool) -> None:
     click.echo(json.dumps(shown, indent=2))
 
 
+@cli.command()
+def models() -> None:
+    """Print the registered models, whether each is allowed and which is the default, as JSON."""
+    import asyncio
+
+    from .app import create_app
+    from .models import describe_registry
+
+    rows = asyncio.run(describe_registry(create_app(Settings.from_env())))
+    click.echo(json.dumps(rows, indent=2))
+
+
 def main() -> None:
     settings = Settings.from_env()
     add_plugin_commands(build_plugin_manager(settings.disabled_plugins), cli)

@@ -77,3 +77,15 @@ class MissingPromptVariable(ValidationFailed):
     """The system prompt has a `{{name}}` placeholder that the chat request gave no value for."""
 
     code = "missing_prompt_variable"
+
+
+class UnknownModel(ValidationFailed):
+    """The chat names a model that no plugin registered, or that `PROMPTKIT_MODELS` leaves out."""
+
+    code = "unknown_model"
+
+
+class BudgetExhausted(RateLimited):
+    """The caller's token budget cannot hold this reply's worst case until the window ends."""
+
+    code = "budget_exhausted"

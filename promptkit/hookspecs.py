@@ -4,11 +4,13 @@ A plugin implements some of these with `@promptkit.hookimpl` and is found throug
 `promptkit` entry point group. A hookimpl may take any subset of a hook's arguments, by name.
 Only `promptkit.plugins.Plugins` calls these hooks; see it for how answers are combined.
 
-Two kinds of hook:
-- claim-or-pass (`authenticate`, `complete_stream`, `store_file`, `read_stored_file`,
-  `delete_stored_file`, `conversation_title`): every plugin is asked in turn; the first that
-  returns something other than None answers and the rest are ignored. Built-in fallbacks are
-  `trylast`, so an installed plugin answers first.
+Three kinds of hook:
+- claim-or-pass (`authenticate`, `store_file`, `read_stored_file`, `delete_stored_file`,
+  `conversation_title`): every plugin is asked in turn; the first that returns something other
+  than None answers and the rest are ignored. Built-in fallbacks are `trylast`, so an installed
+  plugin answers first.
+- registration (`register_models`): every plugin registers what it serves; `complete_stream` is
+  then asked of the one plugin that registered the chat's model, never in hook order.
 - observers (`on_message_saved`, `shutdown`): every plugin is called; one plugin raising is
   logged with its name and never stops the others or the request.
 - `startup`, `register_routes` and `register_commands`: every plugin is called; one raising
@@ -17,7 +19,7 @@ Two kinds of hook:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -26,7 +28,15 @@ if TYPE_CHECKING:  # types only: the command line loads this module and must sta
     import click
     from quart import Blueprint, Quart, Request
 
-    from .hooktypes import ChatMessage, ChatRequest, Principal, StoredFile, StreamEnd, Upload
+    from .hooktypes import (
+        ChatMessage,
+        ChatRequest,
+        Model,
+        Principal,
+        StoredFile,
+        StreamEnd,
+        Upload,
+    )
 
 hookspec = pluggy.HookspecMarker("promptkit")
 
@@ -50,15 +60,31 @@ def authenticate(request: Request, app: Quart) -> Principal | Awaitable[Principa
 
 
 @hookspec
+def register_models(register: Callable[[Model], None], app: Quart) -> Awaitable[None] | None:
+    """Register the models you serve: call `register(Model(...))` once per model.
+
+    Called after `startup`, then again every `PROMPTKIT_MODELS_REFRESH` seconds, so a list read
+    from an upstream (`GET /v1/models`) stays current. May be `async def`; keep it within a few
+    seconds. Register nothing when you are not configured. The kernel sets `Model.provider` to
+    your plugin's name and routes every chat naming the model's id or an alias to your
+    `complete_stream`. An id or alias that two plugins register stops start-up naming both.
+    Raising (use `promptkit.ProviderError` with a safe message) keeps the models you registered
+    last time, and `/health/ready` says that your listing is stale.
+    """
+
+
+@hookspec
 def complete_stream(
     chat: ChatRequest, app: Quart
 ) -> AsyncIterator[str | StreamEnd] | Awaitable[AsyncIterator[str | StreamEnd] | None] | None:
-    """Stream a reply to `chat`, or pass.
+    """Stream a reply to `chat`, a model you registered with `register_models`.
 
-    Called by `POST /chat` once the user message is stored. Return None when you do not serve
-    `chat.model` (or are not configured); otherwise return an async iterator, without starting
-    any network work yet. Do not write the hookimpl as an `async def` generator: that would
-    claim every call. A plain function returning an async generator is the usual shape.
+    Called by `POST /chat` for the plugin that registered `chat.model` only, once the model is
+    known to be allowed and the caller's token budget holds the reply. Return an async iterator
+    without starting any network work yet, or None when you cannot serve it now (the chat
+    answers 503). Do not write the hookimpl as an `async def` generator; a plain function
+    returning an async generator is the usual shape. Never let the reply run past
+    `chat.max_tokens`: a token budget reserved exactly that much.
 
     The iterator yields each text delta as a `str` as soon as it arrives, then one `StreamEnd`
     with the finish reason, the model that answered and the token usage when known. Raise

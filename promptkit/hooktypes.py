@@ -46,6 +46,35 @@ class ChatRequest:
     messages: list[ChatMessage]
     user_id: str
     conversation_id: str
+    # The reply's length cap (`PROMPTKIT_MAX_REPLY_TOKENS`): send it upstream, never exceed it.
+    # A token budget reserves exactly this much for the reply.
+    max_tokens: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a model accepts and does, for a frontend's model picker and the kernel's checks."""
+
+    streaming: bool = True
+    tools: bool = False
+    # Media types (or ranges like `image/*`, `*/*`) that a chat may attach; empty: text only.
+    attachments: tuple[str, ...] = ()
+    reasoning: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Model:
+    """A model that a `register_models` plugin serves; chats naming `id` or an alias go to it.
+
+    `provider` is filled in by the kernel with the name of the plugin that registered it.
+    """
+
+    id: str
+    display_name: str | None = None
+    aliases: tuple[str, ...] = ()
+    capabilities: Capabilities = field(default_factory=Capabilities)
+    context_window: int | None = None
+    provider: str = ""
 
 
 @dataclass(frozen=True, slots=True)

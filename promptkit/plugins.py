@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib.metadata
 import inspect
@@ -14,7 +15,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import ApiError, AuthenticationError, ServiceUnavailable
-from .hooktypes import ChatMessage, ChatRequest, Principal, StoredFile, StreamEnd, Upload
+from .hooktypes import ChatMessage, ChatRequest, Model, Principal, StoredFile, StreamEnd, Upload
 
 if TYPE_CHECKING:
     from quart import Blueprint, Quart, Request
@@ -222,11 +223,43 @@ class Plugins:
             raise AuthenticationError("the credential's subject is not a usable user id")
         return principal
 
-    async def complete_stream(self, chat: ChatRequest) -> AsyncIterator[str | StreamEnd] | None:
-        stream: AsyncIterator[str | StreamEnd] | None = await _first_answer(
-            self.pm.hook.complete_stream(chat=chat, app=self.app)
+    async def register_models(self) -> dict[str, list[Model] | Exception]:
+        """Each plugin's models (their `provider` set to its name), or the error it raised."""
+        listings: dict[str, list[Model] | Exception] = {}
+        for impl in _in_call_order(self.pm.hook.register_models):
+            models: list[Model] = []
+
+            def register(
+                model: Model, _into: list[Model] = models, _by: str = impl.plugin_name
+            ) -> None:
+                if not isinstance(model, Model):
+                    raise TypeError(f"register() takes a promptkit.Model, not {type(model)}")
+                _into.append(dataclasses.replace(model, provider=_by))
+
+            try:
+                await _resolve(impl.function(**_args_for(impl, register=register, app=self.app)))
+            except Exception as error:
+                listings[impl.plugin_name] = error
+            else:
+                listings[impl.plugin_name] = models
+        return listings
+
+    def serves_models(self, plugin_name: str) -> bool:
+        return any(
+            impl.plugin_name == plugin_name for impl in self.pm.hook.complete_stream.get_hookimpls()
         )
-        return stream
+
+    async def complete_stream(
+        self, chat: ChatRequest, provider: str
+    ) -> AsyncIterator[str | StreamEnd] | None:
+        """Ask the plugin named `provider` (the one that registered the model) for the reply."""
+        for impl in self.pm.hook.complete_stream.get_hookimpls():
+            if impl.plugin_name == provider:
+                stream: AsyncIterator[str | StreamEnd] | None = await _resolve(
+                    impl.function(**_args_for(impl, chat=chat, app=self.app))
+                )
+                return stream
+        return None
 
     async def conversation_title(self, messages: list[ChatMessage], model: str) -> str | None:
         """The first plugin's title; None when none answers or the one asked raised (logged

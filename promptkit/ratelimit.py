@@ -1,4 +1,4 @@
-"""Per-user rate limits: one limit for `/chat`, a generous one for the rest of the API.
+"""Per-user rate limits: one limit for `/chat`, a generous one for the whole API (chats too).
 
 The counting is the `limits` package's moving window. With `REDIS_URL` the counts live in
 Redis, where each hit is one atomic script, so every worker and machine shares them; without
@@ -33,7 +33,7 @@ View = TypeVar("View", bound=Callable[..., Any])
 
 
 def chat_limited(view: View) -> View:
-    """Mark a view as a chat: it counts against `PROMPTKIT_RATE_LIMIT`, not the API limit."""
+    """Mark a view as a chat: it counts against `PROMPTKIT_RATE_LIMIT` and the API limit."""
     setattr(view, CHAT_LIMIT_ATTRIBUTE, True)
     return view
 
@@ -76,8 +76,13 @@ class RateLimits:
         self.api = api
 
     async def hit(self, user_id: str, *, is_chat: bool) -> None:
-        """Count one request of `user_id`; raise `RateLimited` when it is over its limit."""
-        limit, scope = (self.chat, "chat") if is_chat else (self.api, "api")
+        """Count one request of `user_id`; raise `RateLimited` when it is over a limit. A chat
+        is counted against the chat limit first: one it refuses does not use the API limit."""
+        if is_chat:
+            await self._hit(self.chat, "chat", user_id)
+        await self._hit(self.api, "api", user_id)
+
+    async def _hit(self, limit: RateLimitItem | None, scope: str, user_id: str) -> None:
         if limit is None:
             return
         try:

@@ -127,6 +127,8 @@ class Conversation(BaseModel):
 class Usage(BaseModel):
     prompt_tokens: int
     completion_tokens: int
+    # True when the provider reported no usage and the token budget counted an estimate.
+    estimated: bool | None = Field(None, exclude_if=lambda value: value is None)
 
 
 class Message(BaseModel):
@@ -139,6 +141,38 @@ class Message(BaseModel):
     usage: Usage | None
     prompt: MessagePrompt | None
     created_at: datetime
+
+
+class ModelCapabilities(BaseModel):
+    streaming: bool
+    tools: bool
+    attachments: list[str]  # media types or ranges (`image/*`); empty: text only
+    reasoning: bool
+
+
+class ModelOut(BaseModel):
+    id: str
+    display_name: str
+    name: str  # the same as display_name, for pickers that read `name`
+    provider: str  # the plugin that serves it
+    aliases: list[str]
+    capabilities: ModelCapabilities
+    context_window: int | None
+    default: bool  # what a chat that names no model gets
+
+
+class ModelList(BaseModel):
+    data: list[ModelOut]
+
+
+class TokenUsage(BaseModel):
+    window: str | None  # "1 day"; null when no PROMPTKIT_TOKEN_BUDGET is set
+    limit: int | None
+    used: int  # settled tokens of finished replies in this window
+    reserved: int  # held by replies still streaming (their worst case)
+    remaining: int | None
+    resets_at: datetime | None
+    by_model: dict[str, int]
 
 
 class SearchHit(BaseModel):

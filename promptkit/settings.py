@@ -14,7 +14,6 @@ from dotenv import load_dotenv
 
 N = TypeVar("N", int, float)
 
-DEFAULT_MODEL = "gpt-4.1-mini"
 DEFAULT_MAX_UPLOAD_BYTES = 512 * 1024 * 1024
 
 
@@ -101,12 +100,20 @@ class Settings:
     # Seconds a statement waits for a free connection before it answers 503.
     db_pool_timeout: float = 5.0
     data_dir: Path = Path(".promptkit")
-    default_model: str = DEFAULT_MODEL
+    # PROMPTKIT_MODEL; unset: gpt-4.1-mini when registered, else the first allowed model.
+    default_model: str | None = None
+    # PROMPTKIT_MODELS: ids or glob patterns of the models chats may name; empty: all registered.
+    models: tuple[str, ...] = ()
+    models_refresh_seconds: float = 300.0
     disabled_plugins: tuple[str, ...] = ()
     cors_origins: tuple[str, ...] = ()
     # Peers whose X-Forwarded-For and X-Forwarded-Proto are believed (CIDRs); none by default.
     trusted_proxies: tuple[str, ...] = ()
-    rate_limit: str | None = None
+    # Chats per user; every chat also counts against the API limit. "off" disables.
+    rate_limit: str | None = "30/minute"
+    # Tokens per user per window, such as "200000/day"; unset: no budget.
+    token_budget: str | None = None
+    max_reply_tokens: int = 4096
     # Every other authenticated route; generous, it only stops runaway clients. "off" disables.
     api_rate_limit: str | None = "1200/minute"
     redis_url: str | None = None
@@ -161,11 +168,19 @@ class Settings:
                 environ, "PROMPTKIT_DB_POOL_TIMEOUT", defaults.db_pool_timeout, float
             ),
             data_dir=Path(environ.get("PROMPTKIT_DATA_DIR") or defaults.data_dir),
-            default_model=environ.get("PROMPTKIT_MODEL") or defaults.default_model,
+            default_model=environ.get("PROMPTKIT_MODEL") or None,
+            models=_csv(environ.get("PROMPTKIT_MODELS")),
+            models_refresh_seconds=_number(
+                environ, "PROMPTKIT_MODELS_REFRESH", defaults.models_refresh_seconds, float
+            ),
             disabled_plugins=_csv(environ.get("PROMPTKIT_DISABLED_PLUGINS")),
             cors_origins=_csv(environ.get("PROMPTKIT_CORS_ORIGINS")),
             trusted_proxies=_networks(environ, "PROMPTKIT_TRUSTED_PROXIES"),
-            rate_limit=environ.get("PROMPTKIT_RATE_LIMIT") or None,
+            rate_limit=environ.get("PROMPTKIT_RATE_LIMIT") or defaults.rate_limit,
+            token_budget=environ.get("PROMPTKIT_TOKEN_BUDGET") or None,
+            max_reply_tokens=_number(
+                environ, "PROMPTKIT_MAX_REPLY_TOKENS", defaults.max_reply_tokens, int
+            ),
             api_rate_limit=environ.get("PROMPTKIT_API_RATE_LIMIT") or defaults.api_rate_limit,
             redis_url=environ.get("REDIS_URL") or None,
             metrics_token=environ.get("PROMPTKIT_METRICS_TOKEN") or None,

@@ -26,6 +26,10 @@ from aiohttp import web
 from local_server import LocalServer
 
 COMPLETIONS_PATH = "/v1/chat/completions"
+MODELS_PATH = "/v1/models"
+# What `GET /v1/models` lists by default: the default model, others, and one that is not a chat
+# model (the plugin leaves it out).
+LISTED_MODELS = ["gpt-4.1-mini", "gpt-4o", "llama-3-8b", "text-embedding-3-small"]
 
 
 @dataclass
@@ -70,6 +74,9 @@ class FakeOpenAI:
         self.plain_default = Script(reply="A fake title")
         self.plain_scripts: deque[Script] = deque()
         self.received: list[Received] = []
+        self.models = list(LISTED_MODELS)  # what `GET /v1/models` lists
+        self.models_status: int | None = None  # answer this HTTP error to `GET /v1/models`
+        self.model_listings = 0  # how many times `GET /v1/models` was asked
         self._server: LocalServer | None = None
         self.port = 0
 
@@ -95,6 +102,7 @@ class FakeOpenAI:
     async def start(self, port: int = 0) -> FakeOpenAI:
         app = web.Application()
         app.router.add_post(COMPLETIONS_PATH, self._complete)
+        app.router.add_get(MODELS_PATH, self._list_models)
         self._server = LocalServer(app)
         self.port = await self._server.start(port)
         return self
@@ -102,6 +110,16 @@ class FakeOpenAI:
     async def close(self) -> None:
         if self._server is not None:
             await self._server.close()
+
+    async def _list_models(self, request: web.Request) -> web.Response:
+        self.model_listings += 1
+        if self.models_status is not None:
+            return _error_response(Script(status=self.models_status))
+        data = [
+            {"id": model, "object": "model", "created": 1700000000, "owned_by": "fake"}
+            for model in self.models
+        ]
+        return web.json_response({"object": "list", "data": data})
 
     async def _complete(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()

@@ -16,7 +16,7 @@ from fake_openai import FakeOpenAI
 from local_server import LocalServer
 from promptkit_anthropic.messages import to_anthropic
 
-from promptkit import ChatMessage, ChatRequest, ProviderError, StreamEnd, hookimpl
+from promptkit import ChatMessage, ChatRequest, Model, ProviderError, StreamEnd, hookimpl
 from promptkit.plugins import describe_plugins
 
 API_KEY = "sk-ant-test-secret-0123456789"
@@ -32,10 +32,24 @@ class FakeAnthropic:
     error_type: str = "overloaded_error"
     error_after: int | None = None  # send an `error` event after this many deltas
     stop_reason: str = "end_turn"
+    models: list[str] = field(default_factory=lambda: ["claude-test-1", "claude-test-2"])
     requests: list[dict[str, Any]] = field(default_factory=list)
     api_keys: list[str | None] = field(default_factory=list)
     finished: list[bool] = field(default_factory=list)
     url: str = ""
+
+    async def list_models(self, request: web.Request) -> web.Response:
+        data = [
+            {
+                "type": "model",
+                "id": m,
+                "display_name": m.title(),
+                "created_at": "2025-01-01T00:00:00Z",
+            }
+            for m in self.models
+        ]
+        body = {"data": data, "has_more": False, "first_id": None, "last_id": None}
+        return web.json_response(body)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.requests.append(await request.json())
@@ -104,6 +118,7 @@ async def fake_anthropic() -> AsyncIterator[FakeAnthropic]:
     fake = FakeAnthropic()
     server = web.Application()
     server.router.add_post("/v1/messages", fake.handle)
+    server.router.add_get("/v1/models", fake.list_models)
     local = LocalServer(server)
     fake.url = f"http://127.0.0.1:{await local.start()}"
     try:
@@ -149,7 +164,7 @@ async def test_streams_deltas_then_usage(provider_app: Any, fake_anthropic: Fake
         ChatMessage("assistant", "Hello!"),
         ChatMessage("user", "How are you?"),
     )
-    stream = await provider_app.plugins.complete_stream(request)
+    stream = await provider_app.models.open_stream(request)
     deltas, ends = await collect(stream)
 
     assert deltas == ["Hello", " from", " Claude", "."]
@@ -177,7 +192,7 @@ async def test_each_delta_arrives_before_the_next_is_sent(
     provider_app: Any, fake_anthropic: FakeAnthropic
 ) -> None:
     fake_anthropic.delay = 0.2
-    stream = await provider_app.plugins.complete_stream(chat())
+    stream = await provider_app.models.open_stream(chat())
     first = await asyncio.wait_for(anext(stream), timeout=5)
     # The first word is here while the server still waits to send the others: not buffered.
     assert first == "Hello"
@@ -185,19 +200,21 @@ async def test_each_delta_arrives_before_the_next_is_sent(
     await stream.aclose()
 
 
-async def test_passes_on_models_it_does_not_serve(
-    provider_app: Any, fake_anthropic: FakeAnthropic
-) -> None:
-    hook = promptkit_anthropic.complete_stream
-    assert hook(chat=chat("gpt-4.1-mini"), app=provider_app) is None
-    assert hook(chat=chat("claude-test-1"), app=provider_app) is not None
-    assert fake_anthropic.requests == []  # returning the stream started no network work
+async def test_registers_the_claude_models_the_api_lists(provider_app: Any) -> None:
+    claude = {m.id: m for m in provider_app.models.registered() if m.provider == "anthropic"}
+    assert set(claude) == {"claude-test-1", "claude-test-2"}
+    assert claude["claude-test-1"].display_name == "Claude-Test-1"
+    assert claude["claude-test-1"].capabilities.tools
 
 
 class CatchAll:
-    """A provider that answers every model, as the built-in OpenAI one does once configured."""
+    """A provider that would answer every model, registering one model of its own."""
 
     @hookimpl
+    def register_models(self, register: Any) -> None:
+        register(Model(id="catch-all-1"))
+
+    @hookimpl(tryfirst=True)
     def complete_stream(self, chat: ChatRequest) -> AsyncIterator[str | StreamEnd]:
         async def reply() -> AsyncIterator[str | StreamEnd]:
             yield "catch-all"
@@ -209,27 +226,39 @@ class CatchAll:
 async def test_claude_models_stay_with_it_whatever_the_plugin_order(
     make_app: Any, fake_anthropic: FakeAnthropic
 ) -> None:
-    # Registered after the installed plugins, CatchAll would be asked first (pluggy calls the
-    # last registered first): only `tryfirst` keeps claude-* with this plugin.
+    # CatchAll is registered last and `tryfirst`: in hook order it would be asked first. A chat
+    # goes to the plugin that registered its model, so no `tryfirst` is needed to be heard.
     app = make_app(CatchAll(), environ=anthropic_environ(fake_anthropic))
     async with app.test_app():
-        claude, _ = await collect(await app.plugins.complete_stream(chat("claude-test-1")))
-        other, _ = await collect(await app.plugins.complete_stream(chat("gpt-4.1-mini")))
+        claude, _ = await collect(await app.models.open_stream(chat("claude-test-1")))
+        other, _ = await collect(await app.models.open_stream(chat("catch-all-1")))
     assert "".join(claude) == "Hello from Claude."
     assert other == ["catch-all"]
+    assert [r["model"] for r in fake_anthropic.requests] == ["claude-test-1"]
 
 
-async def test_passes_when_not_configured(make_app: Any) -> None:
+async def test_registers_nothing_when_not_configured(make_app: Any) -> None:
     app = make_app(environ={})
     async with app.test_app():
+        assert not [m for m in app.models.registered() if m.provider == "anthropic"]
         assert promptkit_anthropic.complete_stream(chat=chat(), app=app) is None
+
+
+async def test_the_models_setting_replaces_the_listing(
+    make_app: Any, fake_anthropic: FakeAnthropic
+) -> None:
+    environ = {**anthropic_environ(fake_anthropic), "PROMPTKIT_ANTHROPIC_MODELS": "claude-x-9"}
+    app = make_app(environ=environ)
+    async with app.test_app():
+        claude = [m.id for m in app.models.registered() if m.provider == "anthropic"]
+    assert claude == ["claude-x-9"]
 
 
 async def test_max_tokens_setting(make_app: Any, fake_anthropic: FakeAnthropic) -> None:
     environ = {**anthropic_environ(fake_anthropic), "PROMPTKIT_ANTHROPIC_MAX_TOKENS": "256"}
     app = make_app(environ=environ)
     async with app.test_app():
-        await collect(await app.plugins.complete_stream(chat()))
+        await collect(await app.models.open_stream(chat()))
     assert fake_anthropic.requests[0]["max_tokens"] == 256
 
     environ["PROMPTKIT_ANTHROPIC_MAX_TOKENS"] = "lots"
@@ -243,7 +272,7 @@ async def test_max_tokens_finishes_as_length(
     provider_app: Any, fake_anthropic: FakeAnthropic
 ) -> None:
     fake_anthropic.stop_reason = "max_tokens"
-    _, ends = await collect(await provider_app.plugins.complete_stream(chat()))
+    _, ends = await collect(await provider_app.models.open_stream(chat()))
     assert ends[0].finish_reason == "length"
 
 
@@ -264,7 +293,7 @@ async def test_http_errors_become_safe_provider_errors(
     expected: str,
 ) -> None:
     fake_anthropic.status, fake_anthropic.error_type = status, error_type
-    stream = await provider_app.plugins.complete_stream(chat())
+    stream = await provider_app.models.open_stream(chat())
     with pytest.raises(ProviderError) as caught:
         await collect(stream)
     assert expected in caught.value.message
@@ -278,7 +307,7 @@ async def test_error_event_mid_stream_after_some_text(
     provider_app: Any, fake_anthropic: FakeAnthropic
 ) -> None:
     fake_anthropic.error_after = 2
-    stream = await provider_app.plugins.complete_stream(chat())
+    stream = await provider_app.models.open_stream(chat())
     deltas: list[str] = []
     with pytest.raises(ProviderError, match="overloaded_error"):
         async for item in stream:
@@ -287,12 +316,16 @@ async def test_error_event_mid_stream_after_some_text(
 
 
 async def test_unreachable_server(make_app: Any) -> None:
-    environ = {"ANTHROPIC_API_KEY": API_KEY, "ANTHROPIC_BASE_URL": "http://127.0.0.1:9"}
+    environ = {
+        "ANTHROPIC_API_KEY": API_KEY,
+        "ANTHROPIC_BASE_URL": "http://127.0.0.1:9",
+        "PROMPTKIT_ANTHROPIC_MODELS": "claude-test-1",  # the listing would fail the same way
+    }
     app = make_app(environ=environ)
     async with app.test_app():
         provider = app.extensions["promptkit_anthropic"]
         provider.client = provider.client.with_options(max_retries=0)
-        stream = await app.plugins.complete_stream(chat())
+        stream = await app.models.open_stream(chat())
         with pytest.raises(ProviderError, match="could not reach"):
             await collect(stream)
 
@@ -302,7 +335,7 @@ async def test_closing_the_stream_closes_the_upstream_request(
 ) -> None:
     fake_anthropic.delay = 0.1
     fake_anthropic.words = ["word"] * 50
-    stream = await provider_app.plugins.complete_stream(chat())
+    stream = await provider_app.models.open_stream(chat())
     assert await anext(stream) == "word"
     await stream.aclose()  # what the kernel does when its client goes away
     for _ in range(50):
@@ -415,38 +448,35 @@ async def test_one_promptkit_routes_each_conversation_to_its_provider(
         assert (await stored_models(client, headers, to_openai))[1][:2] == ("assistant", "complete")
 
 
-@pytest.mark.parametrize(
-    ("disabled", "gpt_goes_to", "claude_goes_to"),
-    [("anthropic", "openai", "openai"), ("openai", "echo", "anthropic")],
-)
-async def test_disabling_either_provider_needs_no_change_to_promptkit(
+@pytest.mark.parametrize("disabled", ["anthropic", "openai"])
+async def test_disabling_a_provider_takes_exactly_its_models_away(
     make_app: Any,
     auth: Any,
     fake_openai: FakeOpenAI,
     fake_anthropic: FakeAnthropic,
     disabled: str,
-    gpt_goes_to: str,
-    claude_goes_to: str,
 ) -> None:
     # `disabled_plugins` is what PROMPTKIT_DISABLED_PLUGINS=<name> sets.
     app = make_app(environ=both_environ(fake_openai, fake_anthropic), disabled_plugins=(disabled,))
+    asks = {"openai": "gpt-4.1-mini", "anthropic": "claude-test-1"}
+    expected = {"openai": fake_openai.default.reply, "anthropic": "Hello from Claude."}
     async with app.test_app():
         client, headers = app.test_client(), auth("alice")
-        replies = {
-            "gpt": await ask(client, headers, await new_conversation(client, headers), "gpt-x"),
-            "claude": await ask(
-                client, headers, await new_conversation(client, headers), "claude-test-1"
-            ),
-        }
-    expected = {
-        "openai": fake_openai.default.reply,
-        "anthropic": "Hello from Claude.",
-        "echo": "I am promptkit's offline echo provider",
-    }
-    assert replies["gpt"].startswith(expected[gpt_goes_to])
-    assert replies["claude"].startswith(expected[claude_goes_to])
+        for provider, model in asks.items():
+            conversation = await new_conversation(client, headers)
+            if provider == disabled:
+                body = {"conversation_id": conversation, "message": "Hi", "model": model}
+                response = await client.post("/chat", json=body, headers=headers)
+                assert response.status_code == 422
+                assert (await response.get_json())["error"]["code"] == "unknown_model"
+                assert await stored_models(client, headers, conversation) == []
+            else:
+                assert await ask(client, headers, conversation, model) == expected[provider]
+        echo = await ask(client, headers, await new_conversation(client, headers), "echo")
+    assert echo.startswith("I am promptkit's offline echo provider")
     upstream_calls = {
         "openai": len(fake_openai.received),
         "anthropic": len(fake_anthropic.requests),
     }
     assert upstream_calls[disabled] == 0
+    assert upstream_calls[next(p for p in asks if p != disabled)] == 1

@@ -7,7 +7,8 @@ import pytest
 from fake_openai import Script
 from test_chat import SECRET, history, new_conversation, send, text_of, upstream_env
 
-from promptkit import ChatMessage, ChatRequest, StreamEnd
+from promptkit import ChatMessage, ChatRequest
+from promptkit.errors import UnknownModel
 
 
 @pytest.fixture
@@ -147,7 +148,11 @@ async def test_a_stalled_upstream_times_out_into_an_error_part(make_app, auth, f
 
 
 async def test_an_unreachable_upstream_is_an_error_part(make_app, auth):
-    env = {"OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "PROMPTKIT_OPENAI_MAX_RETRIES": "0"}
+    env = {
+        "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
+        "PROMPTKIT_OPENAI_MAX_RETRIES": "0",
+        "PROMPTKIT_OPENAI_MODELS": "gpt-4.1-mini",  # listing them would fail the same way
+    }
     app = make_app(environ=env)
     async with app.test_app():
         client, alice = app.test_client(), auth("alice")
@@ -175,13 +180,16 @@ async def test_passes_when_not_configured(make_app):
             user_id="u",
             conversation_id="c",
         )
-        stream = await app.plugins.complete_stream(chat)
-        items = [item async for item in stream]  # the echo provider answered instead
-    assert isinstance(items[-1], StreamEnd) and items[-1].model == "echo"
+        # It registers nothing: the model is unknown, and the default is the echo provider's.
+        assert [m.id for m in app.models.registered()] == ["echo"]
+        assert app.models.default == "echo"
+        with pytest.raises(UnknownModel):
+            await app.models.open_stream(chat)
 
 
 async def test_a_key_alone_configures_it(make_app):
-    app = make_app(environ={"OPENAI_API_KEY": "sk-only-a-key"})
+    # Its model list is given, so start-up does not ask api.openai.com for it.
+    app = make_app(environ={"OPENAI_API_KEY": "sk-only-a-key", "PROMPTKIT_OPENAI_MODELS": "gpt-4o"})
     async with app.test_app():
         assert str(app.extensions["promptkit_openai"].base_url).startswith("https://api.openai")
 

@@ -88,26 +88,38 @@ async def test_a_crashing_auth_plugin_is_503_not_500(settings, caplog):
     assert "secret-detail" not in (await response.get_data(as_text=True))
 
 
-async def test_complete_stream_takes_the_first_provider_that_claims(settings):
-    class Declines:
+async def test_complete_stream_is_asked_of_the_plugin_that_registered_the_model(settings):
+    from promptkit import ChatMessage, ChatRequest, Model
+
+    def replying(text):
+        async def stream():
+            yield text
+
+        return stream()
+
+    class Mine:
         @hookimpl
-        def complete_stream(self, chat):
-            return None
+        def register_models(self, register):
+            register(Model(id="mine"))
 
-    async def stream():
-        yield "hi"
-
-    class Claims:
         @hookimpl
         async def complete_stream(self, chat):
-            return stream()
+            return replying("mine")
 
-    from promptkit import ChatMessage, ChatRequest
+    class Greedy:  # registered last and tryfirst: in hook order it would always answer
+        @hookimpl
+        async def register_models(self, register):
+            register(Model(id="greedy"))
 
-    app = create_app(settings, plugins=[Claims(), Declines()])
-    chat = ChatRequest("m", [ChatMessage("user", "x")], "u", "c")
-    iterator = await app.plugins.complete_stream(chat)
-    assert [part async for part in iterator] == ["hi"]
+        @hookimpl(tryfirst=True)
+        def complete_stream(self, chat):
+            return replying("greedy")
+
+    app = create_app(settings, plugins=[Mine(), Greedy()])
+    async with app.test_app():
+        for model in ("mine", "greedy"):
+            chat = ChatRequest(model, [ChatMessage("user", "x")], "u", "c")
+            assert [part async for part in await app.models.open_stream(chat)] == [model]
 
 
 async def test_a_raising_observer_does_not_stop_the_others(settings, caplog):

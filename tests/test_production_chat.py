@@ -8,7 +8,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from promptkit import ChatRequest, ProviderError, StreamEnd, hookimpl
+from promptkit import ChatRequest, Model, ProviderError, StreamEnd, hookimpl
 from promptkit.app import PromptkitApp
 from promptkit.metrics import MAX_MODEL_LABELS
 
@@ -17,13 +17,25 @@ Auth = Callable[[str], dict[str, str]]
 
 
 class ScriptedProvider:
-    """Answers every model with `words`; can hold the reply after its first word, or fail."""
+    """Registers `models` and answers each with `words`; can hold the reply after its first
+    word, or fail."""
 
-    def __init__(self, words: list[str], *, fail_after: int | None = None) -> None:
-        self.words, self.fail_after = words, fail_after
+    def __init__(
+        self,
+        words: list[str],
+        *,
+        fail_after: int | None = None,
+        models: tuple[str, ...] = ("scripted",),
+    ) -> None:
+        self.words, self.fail_after, self.models = words, fail_after, models
         self.first_word_sent = asyncio.Event()
         self.go_on = asyncio.Event()
         self.go_on.set()
+
+    @hookimpl
+    def register_models(self, register: Callable[[Model], None]) -> None:
+        for model in self.models:
+            register(Model(id=model))
 
     @hookimpl
     def complete_stream(self, chat: ChatRequest) -> AsyncIterator[str | StreamEnd]:
@@ -115,7 +127,9 @@ async def test_a_failing_provider_counts_an_upstream_error(
     make_app: Callable[..., PromptkitApp], auth: Auth
 ) -> None:
     app = make_app(
-        ScriptedProvider(["one", " two"], fail_after=1), metrics_token=TOKEN, default_model="m"
+        ScriptedProvider(["one", " two"], fail_after=1, models=("m",)),
+        metrics_token=TOKEN,
+        default_model="m",
     )
     headers = auth("unlucky")
     async with app.test_app():
@@ -129,7 +143,8 @@ async def test_a_failing_provider_counts_an_upstream_error(
 
 
 async def test_model_labels_are_bounded(make_app: Callable[..., PromptkitApp], auth: Auth) -> None:
-    app = make_app(ScriptedProvider(["x"]), metrics_token=TOKEN)
+    names = tuple(f"m-{index}" for index in range(25))
+    app = make_app(ScriptedProvider(["x"], models=names), metrics_token=TOKEN)
     headers = auth("namer")
     async with app.test_app():
         client = app.test_client()
@@ -153,7 +168,7 @@ async def test_model_labels_are_bounded(make_app: Callable[..., PromptkitApp], a
 
 
 async def test_chat_has_its_own_limit(make_app: Callable[..., PromptkitApp], auth: Auth) -> None:
-    app = make_app(ScriptedProvider(["ok"]), rate_limit="2/minute", api_rate_limit="3/minute")
+    app = make_app(ScriptedProvider(["ok"]), rate_limit="2/minute", api_rate_limit="5/minute")
     headers = auth("limited")
     async with app.test_app():
         client = app.test_client()
@@ -164,12 +179,15 @@ async def test_chat_has_its_own_limit(make_app: Callable[..., PromptkitApp], aut
             "/chat", json={"conversation_id": conversation, "message": "more"}, headers=headers
         )
         listed = await client.get(f"/conversations/{conversation}/messages", headers=headers)
+        over_api_limit = await client.get("/projects", headers=headers)
         other_user = await chat(client, auth("someone-else"), "cnv_unknown")
     assert first[0] == second[0] == 200
     assert third.status_code == 429
     assert 1 <= int(third.headers["Retry-After"]) <= 60
     assert (await third.get_json())["error"]["code"] == "rate_limited"
-    # Chats did not use the API budget, and the refused chat stored nothing.
+    # The two chats counted against the API limit too (2 + 2 + the listing = 5), the refused
+    # one did not, and it stored nothing.
     assert listed.status_code == 200
+    assert over_api_limit.status_code == 429
     assert [m["role"] for m in (await listed.get_json())["data"]] == ["user", "assistant"] * 2
     assert other_user[0] == 404  # a limit is per user

@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from promptkit import ChatRequest, Principal, StoredFile, StreamEnd, Upload, hookimpl
+from promptkit import ChatRequest, Model, Principal, StoredFile, StreamEnd, Upload, hookimpl
 
 SLOW_MODEL = "slow-test"
 PROVIDER = "production_test"
@@ -36,9 +36,11 @@ class ServerTestPlugin:
         return Principal(user_id=token.removeprefix("test:")) if token.startswith("test:") else None
 
     @hookimpl
+    def register_models(self, register: Callable[[Model], None]) -> None:
+        register(Model(id=SLOW_MODEL))
+
+    @hookimpl
     def complete_stream(self, chat: ChatRequest, app: Any) -> AsyncIterator[str | StreamEnd] | None:
-        if chat.model != SLOW_MODEL:
-            return None
         environ = app.settings.environ
         count = int(environ.get("TEST_TOKEN_COUNT", "5"))
         delay = float(environ.get("TEST_TOKEN_DELAY", "0.05"))

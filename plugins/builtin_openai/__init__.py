@@ -1,18 +1,21 @@
-"""builtin_openai: the `complete_stream` provider for OpenAI and OpenAI-compatible servers,
-and conversation titles from the same (on `PROMPTKIT_TITLE_MODEL`, default the chat's model).
+"""builtin_openai: the provider for OpenAI and OpenAI-compatible servers, and conversation
+titles from the same (on `PROMPTKIT_TITLE_MODEL`, default the chat's model).
 
 Configured by `OPENAI_API_KEY` and `OPENAI_BASE_URL` (any OpenAI-compatible server: vLLM,
-Ollama, llama.cpp). With neither set it passes, so the offline echo provider answers instead.
-When configured it serves every model. One `AsyncOpenAI` client per app keeps the connections
+Ollama, llama.cpp). With neither set it registers no model, so the offline echo provider
+answers instead. When configured it registers `PROMPTKIT_OPENAI_MODELS`, or what the upstream
+lists at `GET /v1/models` (see `models`). One `AsyncOpenAI` client per app keeps the connections
 pooled; it lives in `app.extensions["promptkit_openai"]` from `startup` to `shutdown`.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING
 
-from promptkit import ChatMessage, ChatRequest, StreamEnd, hookimpl
+from promptkit import ChatMessage, ChatRequest, Model, StreamEnd, hookimpl
+
+from . import models
 
 if TYPE_CHECKING:
     import openai
@@ -47,7 +50,18 @@ def make_client(environ: Mapping[str, str]) -> openai.AsyncOpenAI:
 def startup(app: Quart) -> None:
     environ = app.settings.environ  # type: ignore[attr-defined]
     if is_configured(environ):
+        models.configured_models(environ)  # a malformed PROMPTKIT_OPENAI_MODELS stops start-up
         app.extensions[EXTENSION] = make_client(environ)
+
+
+@hookimpl
+async def register_models(register: Callable[[Model], None], app: Quart) -> None:
+    client = app.extensions.get(EXTENSION)
+    if client is None:  # not configured
+        return
+    listed = models.configured_models(app.settings.environ)  # type: ignore[attr-defined]
+    for model in listed if listed is not None else await models.from_upstream(client):
+        register(model)
 
 
 @hookimpl
@@ -60,7 +74,7 @@ async def shutdown(app: Quart) -> None:
 @hookimpl
 def complete_stream(chat: ChatRequest, app: Quart) -> AsyncIterator[str | StreamEnd] | None:
     client = app.extensions.get(EXTENSION)
-    if client is None:  # not configured: let another provider answer
+    if client is None:  # shut down meanwhile
         return None
     from .streaming import stream_chat
 

@@ -20,6 +20,8 @@ import orjson
 
 from promptkit import ChatRequest, ProviderError, StreamEnd
 
+from .models import is_reasoning
+
 if TYPE_CHECKING:
     import openai
 
@@ -32,12 +34,16 @@ async def stream_chat(
     import httpx2
     import openai
 
-    body = {
+    body: dict[str, Any] = {
         "model": chat.model,
         "messages": [{"role": m.role, "content": m.content} for m in chat.messages],
         "stream": True,
         "stream_options": {"include_usage": True},
     }
+    if chat.max_tokens is not None:
+        # OpenAI's reasoning models refuse `max_tokens`; compatible servers know only it.
+        cap = "max_completion_tokens" if is_reasoning(chat.model) else "max_tokens"
+        body[cap] = chat.max_tokens
     reply = _Reply(chat.model)
     response: httpx2.Response | None = None
     try:

@@ -140,6 +140,7 @@ def _is_unreachable(error: BaseException) -> bool:
         error,
         asyncpg.PostgresConnectionError  # the connection broke mid-way
         | asyncpg.exceptions.OperatorInterventionError  # the server shuts down or starts up
+        | asyncpg.exceptions.TooManyConnectionsError  # its max_connections are all taken
         | asyncpg.InterfaceError,  # "connection is closed"
     )
 

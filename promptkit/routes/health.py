@@ -23,7 +23,8 @@ async def live() -> dict[str, str]:
 
 @blueprint.get("/health/ready")
 async def ready() -> tuple[dict[str, Any], int]:
-    """Readiness: database reachable, migrations at head; the installed plugins and their
+    """Readiness: database reachable, migrations at head, model listings current or stale;
+    the installed plugins and their
     versions only for a bearer of the metrics token."""
     checks: dict[str, Any] = {}
     try:
@@ -34,10 +35,15 @@ async def ready() -> tuple[dict[str, Any], int]:
     if checks["database"] == "ok":
         applied = await context.db().schema_revisions()
         checks["migrations"] = "ok" if applied == {HEAD} else "pending"
+    # A stale model listing still serves (its last good models), so it does not fail readiness.
+    models = context.app().models.status()
+    checks["models"] = models["status"]
     healthy = checks["database"] == "ok" and checks.get("migrations") == "ok"
     body: dict[str, Any] = {"status": "ok" if healthy else "unavailable", "checks": checks}
     if offers_metrics_token():  # what is installed helps an attacker: operators only
         body["plugins"] = _installed_plugins()
+        if "stale" in models:
+            body["stale_model_listings"] = models["stale"]
     return body, 200 if healthy else 503
 
 

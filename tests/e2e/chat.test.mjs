@@ -68,7 +68,7 @@ test("project, prompt, new chat, streamed reply, history after reload", { timeou
   });
 
   const message = `Hello from the browser ${stamp}`;
-  await page.getByLabel("Model").fill("e2e-model");
+  await page.getByLabel("Model").fill("echo"); // a registered model: GET /models lists it
   const box = page.getByLabel("Message");
   // Shift+Enter adds a line and sends nothing; Enter sends.
   await box.fill("first line");
@@ -112,7 +112,7 @@ test("project, prompt, new chat, streamed reply, history after reload", { timeou
       `all ${replyText.length} characters after ${complete.toFixed(0)} ms`,
   );
   assert.match(replyText, /system prompt 'Answer like a pirate\.'/);
-  assert.match(replyText, /for model 'e2e-model'/);
+  assert.match(replyText, /for model 'echo'/);
 
   // After a reload, the history comes back from promptkit.
   await page.reload();

@@ -1,23 +1,25 @@
 """A third-party promptkit provider: Anthropic's Messages API for models named `claude-*`.
 
-Installed beside the built-ins, it answers the chats whose model starts with `claude-` and
-passes every other model on, so one promptkit serves both providers. It runs before the other
-providers (`tryfirst`): the built-in OpenAI provider answers every model once it is configured.
+Installed beside the built-ins, it registers the `claude-*` models (those of
+`PROMPTKIT_ANTHROPIC_MODELS`, else those the API lists at `GET /v1/models`), and promptkit
+sends it the chats that name them and no others, whatever the plugin order.
 
 Settings, read from promptkit's environment:
-- `ANTHROPIC_API_KEY` (required; without it this plugin passes and another provider answers)
+- `ANTHROPIC_API_KEY` (required; without it this plugin registers no model)
 - `ANTHROPIC_BASE_URL` (optional; any Anthropic-compatible server)
-- `PROMPTKIT_ANTHROPIC_MAX_TOKENS` (optional; the reply length limit, default 4096)
+- `PROMPTKIT_ANTHROPIC_MODELS` (optional; comma-separated ids instead of the API's listing)
+- `PROMPTKIT_ANTHROPIC_MAX_TOKENS` (optional; the reply length limit, default 4096; promptkit's
+  `PROMPTKIT_MAX_REPLY_TOKENS` caps it further)
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from promptkit import ChatRequest, StreamEnd, hookimpl
+from promptkit import ChatRequest, Model, StreamEnd, hookimpl
 
-from .stream import Provider
+from .stream import Provider, describe
 
 EXTENSION = "promptkit_anthropic"
 MODEL_PREFIX = "claude-"
@@ -37,10 +39,26 @@ async def shutdown(app: Any) -> None:
         await provider.close()
 
 
-@hookimpl(tryfirst=True)
-def complete_stream(chat: ChatRequest, app: Any) -> AsyncIterator[str | StreamEnd] | None:
-    # A plain function: it must be able to answer None, which an `async def` generator cannot.
+@hookimpl
+async def register_models(register: Callable[[Model], None], app: Any) -> None:
     provider: Provider | None = app.extensions.get(EXTENSION)
-    if provider is None or not chat.model.startswith(MODEL_PREFIX):
+    if provider is None:
+        return
+    configured = app.settings.environ.get("PROMPTKIT_ANTHROPIC_MODELS")
+    if configured:
+        listed = [(part.strip(), None) for part in configured.split(",") if part.strip()]
+    else:
+        listed = await provider.list_models()
+    for model_id, display_name in listed:
+        if model_id.startswith(MODEL_PREFIX):
+            register(describe(model_id, display_name))
+
+
+@hookimpl
+def complete_stream(chat: ChatRequest, app: Any) -> AsyncIterator[str | StreamEnd] | None:
+    # Asked only for the models registered above. A plain function: it must be able to answer
+    # None (not started, or shut down), which an `async def` generator cannot.
+    provider: Provider | None = app.extensions.get(EXTENSION)
+    if provider is None:
         return None
     return provider.stream(chat)

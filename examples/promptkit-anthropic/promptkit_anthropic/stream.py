@@ -6,7 +6,7 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Literal
 
-from promptkit import ChatRequest, ProviderError, StreamEnd
+from promptkit import Capabilities, ChatRequest, Model, ProviderError, StreamEnd
 
 from .messages import to_anthropic
 
@@ -16,6 +16,21 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_TOKENS = 4096
+CONTEXT_WINDOW = 200_000
+# Images and PDFs in, tools, and (from Claude 3.7 and the 4 family on) extended thinking.
+ATTACHMENTS = ("image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf")
+THINKING = ("claude-3-7", "claude-sonnet-4", "claude-opus-4", "claude-haiku-4")
+
+
+def describe(model_id: str, display_name: str | None = None) -> Model:
+    return Model(
+        id=model_id,
+        display_name=display_name,
+        capabilities=Capabilities(
+            tools=True, attachments=ATTACHMENTS, reasoning=model_id.startswith(THINKING)
+        ),
+        context_window=CONTEXT_WINDOW,
+    )
 
 
 class Provider:
@@ -38,6 +53,16 @@ class Provider:
     async def close(self) -> None:
         await self.client.close()
 
+    async def list_models(self) -> list[tuple[str, str | None]]:
+        """The ids and display names of `GET /v1/models`; a safe `ProviderError` when it fails."""
+        import anthropic
+
+        try:
+            client = self.client.with_options(timeout=10.0, max_retries=0)
+            return [(model.id, model.display_name) async for model in client.models.list()]
+        except anthropic.APIError as error:
+            raise ProviderError(f"listing models failed: {safe_message(error)}") from None
+
     async def stream(self, chat: ChatRequest) -> AsyncIterator[str | StreamEnd]:
         """Yield each text delta as it arrives, then one StreamEnd; SDK errors become safe ones."""
         import anthropic
@@ -48,7 +73,8 @@ class Provider:
             # iterating because its client went away (GeneratorExit or CancelledError).
             async with self.client.messages.stream(
                 model=chat.model,
-                max_tokens=self.max_tokens,
+                # promptkit's cap (a token budget reserved it) wins over a larger own setting.
+                max_tokens=min(self.max_tokens, chat.max_tokens or self.max_tokens),
                 messages=turns,  # type: ignore[arg-type]
                 system=system if system else anthropic.omit,
             ) as stream:

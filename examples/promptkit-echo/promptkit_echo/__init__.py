@@ -1,20 +1,34 @@
-"""An offline `complete_stream` provider, and the pattern for writing one.
+"""An offline provider, and the pattern for writing one: register a model, then stream it.
 
-It answers any model when no other provider claims the chat (it is `trylast`), and says
-plainly that it is not a model: it describes what it received, word by word.
+It registers the model `echo` and says plainly that it is not a model: it describes what it
+received, word by word. Its registration is `trylast`, so it lists after the real providers and
+is the default model only when no other provider registers one (so `make run` chats at once).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
-from promptkit import ChatMessage, ChatRequest, StreamEnd, hookimpl
+from promptkit import Capabilities, ChatMessage, ChatRequest, Model, StreamEnd, hookimpl
+
+ECHO = Model(
+    id="echo",
+    display_name="Echo (offline, not a model)",
+    # It reads nothing it is sent, so it takes anything: tools and every attachment type.
+    capabilities=Capabilities(streaming=True, tools=True, attachments=("*/*",)),
+)
 
 
 @hookimpl(trylast=True)
+def register_models(register: Callable[[Model], None]) -> None:
+    register(ECHO)
+
+
+@hookimpl
 def complete_stream(chat: ChatRequest) -> AsyncIterator[str | StreamEnd]:
-    # A plain function returning an async generator: returning None would pass to another plugin.
+    # Asked only for `echo`, the model registered above. A plain function returning an async
+    # generator (an `async def` generator could never answer None).
     return _reply(chat)
 
 

@@ -1,0 +1,29 @@
+"""`GET /models` (the allowed models, for a model picker) and `GET /usage` (my token budget)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Blueprint
+from quart_schema import validate_response
+
+from .. import context
+from ..models import shape
+from ..schemas import ModelList, TokenUsage
+
+blueprint = Blueprint("models", __name__)
+
+
+@blueprint.get("/models")
+@validate_response(ModelList)
+async def list_models() -> dict[str, Any]:
+    """List the models a chat may name, with their capabilities; the default one is marked."""
+    registry = context.app().models
+    return {"data": [shape(model, registry.default) for model in registry.allowed()]}
+
+
+@blueprint.get("/usage")
+@validate_response(TokenUsage)
+async def usage() -> dict[str, Any]:
+    """My tokens used and left in the current budget window, per model."""
+    return await context.app().budgets.usage(context.principal().user_id)
