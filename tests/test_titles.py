@@ -13,7 +13,7 @@ import pytest
 from fake_openai import Script
 from test_chat import new_conversation, send, text_of, upstream_env
 
-from promptkit import ChatRequest, StreamEnd, hookimpl
+from promptkit import ChatRequest, Model, StreamEnd, hookimpl
 from promptkit.hooktypes import ChatMessage
 from promptkit.titles import PART_TYPE, first_words, tidy
 
@@ -211,6 +211,10 @@ async def test_the_echo_provider_names_by_the_first_words(make_app, auth):
 
 class SilentProvider:
     """Answers every chat and names nothing, so the kernel's own title is used."""
+
+    @hookimpl
+    def register_models(self, register: Any) -> None:
+        register(Model(id="silent"))  # the only model, so the default
 
     @hookimpl
     def complete_stream(self, chat: ChatRequest) -> AsyncIterator[str | StreamEnd]:
