@@ -4,23 +4,16 @@
 // No request adapter and no Next.js route in between, so every token shows as it arrives.
 import { useChat } from "@ai-sdk/react";
 import { DefaultChatTransport, type UIMessage } from "ai";
-import { useMemo, useRef, useState } from "react";
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { StickToBottom, useStickToBottomContext } from "use-stick-to-bottom";
 
-import { authHeaders, unreachable, type MessagePrompt } from "@/lib/promptkit";
+import { authHeaders, unreachable, type Message, type MessagePrompt } from "@/lib/promptkit";
 
 import { Composer } from "./composer";
 import { UsageMeter } from "./usage-meter";
 import { MessageItem } from "./message-item";
 import { usePromptkit } from "./session";
 import { Suggestions } from "./suggestions";
-
-// Resume and a real Stop (resume issue). Set this once promptkit answers `GET /chat/{id}/stream`
-// and `POST /chat/{id}/stop`: useChat then re-attaches on mount to a reply still streaming (after
-// a reload, or from another tab), and Stop asks promptkit to stop the reply wherever it runs; with
-// resume on, aborting the fetch alone is only a disconnect. Off, Stop aborts this tab's stream,
-// which promptkit stores as a partial reply.
-const RESUMABLE = false;
 
 type Metadata = {
   model?: string;
@@ -32,6 +25,37 @@ type Metadata = {
 type DataParts = { "conversation-title": { title: string } };
 export type ChatMessage = UIMessage<Metadata, DataParts>;
 
+/** promptkit's stored Message as the AI SDK's UIMessage: its stored parts (text, reasoning, tool
+ * calls) where promptkit keeps them, else its text. */
+export function toChatMessage(message: Message): ChatMessage {
+  const parts = message.parts?.length
+    ? (message.parts as ChatMessage["parts"])
+    : [{ type: "text" as const, text: message.content }];
+  return {
+    id: message.id,
+    role: message.role,
+    parts,
+    metadata: { model: message.model ?? undefined, status: message.status, prompt: message.prompt },
+  };
+}
+
+/** useChat's transport, told when a resume found nothing streaming (`GET /chat/{id}/stream`
+ * answered 204): the reply may have ended between the history's read and now. */
+class ResumingTransport extends DefaultChatTransport<ChatMessage> {
+  constructor(
+    options: ConstructorParameters<typeof DefaultChatTransport<ChatMessage>>[0],
+    private readonly onNothingToResume: () => void,
+  ) {
+    super(options);
+  }
+
+  override async reconnectToStream(options: Parameters<DefaultChatTransport<ChatMessage>["reconnectToStream"]>[0]) {
+    const stream = await super.reconnectToStream(options);
+    if (!stream) this.onNothingToResume();
+    return stream;
+  }
+}
+
 export function Chat({ conversationId, initialMessages, onReply, onTitle }: {
   conversationId: string;
   initialMessages: ChatMessage[];
@@ -41,12 +65,24 @@ export function Chat({ conversationId, initialMessages, onReply, onTitle }: {
   onTitle?: (title: string) => void;
 }) {
   const { api, getToken, config } = usePromptkit();
+  // Set below, once useChat has given setMessages; the transport is made before.
+  const resync = useRef<() => void>(() => undefined);
+  // The Retry-After of the last refused POST /chat (429): useChat's error holds only the body.
+  const retryAfter = useRef<string | null>(null);
   const transport = useMemo(
     () =>
-      new DefaultChatTransport<ChatMessage>({
-        api: api.chatUrl,
-        headers: () => authHeaders(getToken), // asked per request: tokens expire
-      }),
+      new ResumingTransport(
+        {
+          api: api.chatUrl,
+          headers: () => authHeaders(getToken), // asked per request: tokens expire
+          fetch: async (input, init) => {
+            const response = await fetch(input, init);
+            retryAfter.current = response.ok ? null : response.headers.get("Retry-After");
+            return response;
+          },
+        },
+        () => resync.current(),
+      ),
     [api, getToken],
   );
   const [input, setInput] = useState("");
@@ -61,7 +97,9 @@ export function Chat({ conversationId, initialMessages, onReply, onTitle }: {
       id: conversationId,
       messages: initialMessages,
       transport,
-      resume: RESUMABLE,
+      // With PROMPTKIT_RESUMABLE=on, re-attach on mount to a reply still streaming (a reload, or
+      // another tab). Off, the route would answer 204 every time: no request is made.
+      resume: config.resumable,
       onError: (caught) => {
         const unsent = caught instanceof TypeError || isErrorBody(caught.message);
         const text = inFlight.current;
@@ -83,6 +121,18 @@ export function Chat({ conversationId, initialMessages, onReply, onTitle }: {
   // plugin); empty asks for promptkit's default model.
   const [model, setModel] = useState(config.model);
   const busy = status === "submitted" || status === "streaming";
+
+  // Read the stored messages again (after a stop, or a resume that found nothing streaming):
+  // what promptkit stored replaces what this tab had. Dropped when a send started meanwhile.
+  const busyNow = useRef(busy);
+  busyNow.current = busy;
+  const reread = useCallback(async () => {
+    const stored = await api.listMessages(conversationId).catch(() => null);
+    if (stored && !busyNow.current) setMessages(stored.map(toChatMessage));
+  }, [api, conversationId, setMessages]);
+  useEffect(() => {
+    resync.current = () => void reread();
+  }, [reread]);
   const options = () => (model.trim() ? { body: { model: model.trim() } } : undefined);
 
   function send(text: string) {
@@ -93,9 +143,14 @@ export function Chat({ conversationId, initialMessages, onReply, onTitle }: {
     void sendMessage({ text }, options());
   }
 
+  // Stop asks promptkit to stop the reply wherever it runs (with resume on, aborting the fetch
+  // alone is only a disconnect, and the reply would go on), then aborts this tab's stream. The
+  // reply is then read back as promptkit stored it (`partial`; or nothing, on a 204).
   async function onStop() {
-    if (RESUMABLE) await api.stopChat(conversationId).catch(() => undefined);
-    void stop();
+    await api.stopChat(conversationId).catch(() => undefined); // unreachable: the abort still stops
+    await stop();
+    busyNow.current = false;
+    await reread();
   }
 
   function retry() {
@@ -140,7 +195,7 @@ export function Chat({ conversationId, initialMessages, onReply, onTitle }: {
       </StickToBottom>
       {error && (
         <div className="error-box" role="alert">
-          <span>{readable(error, api.chatUrl.replace(/\/chat$/, ""))}</span>
+          <span>{readable(error, api.chatUrl.replace(/\/chat$/, ""), model, retryAfter.current)}</span>
           <button type="button" onClick={retry}>
             Retry
           </button>
@@ -179,12 +234,35 @@ function isErrorBody(text: string): boolean {
   }
 }
 
-/** A failed POST /chat surfaces as an Error holding promptkit's JSON error body. */
-function readable(error: Error, baseUrl: string): string {
+/** A failed POST /chat surfaces as an Error holding promptkit's JSON error body; the refusals a
+ * person can act on are said in their words, the rest as promptkit words them. */
+function readable(error: Error, baseUrl: string, model: string, retryAfter: string | null): string {
   if (error instanceof TypeError) return unreachable(baseUrl); // "Failed to fetch"
+  let body: { code?: string; message?: string } | undefined;
   try {
-    return JSON.parse(error.message)?.error?.message ?? error.message;
+    body = JSON.parse(error.message)?.error;
   } catch {
     return error.message;
   }
+  const wait = waitFor(retryAfter);
+  switch (body?.code) {
+    case "budget_exhausted":
+      return `You have used your token budget for now. It renews ${wait ?? "later"}; your message is still in the box.`;
+    case "rate_limited":
+      return `That was a lot of messages at once. Try again ${wait ?? "in a moment"}.`;
+    case "unknown_model":
+      return `promptkit doesn't offer the model "${model || "default"}". Pick another model and send again.`;
+    default:
+      return body?.message ?? error.message;
+  }
+}
+
+/** Retry-After (seconds) as "in 40 s", "in 5 min" or "at 00:00". */
+function waitFor(retryAfter: string | null): string | null {
+  const seconds = Number(retryAfter);
+  if (!retryAfter || !Number.isFinite(seconds) || seconds < 0) return null;
+  if (seconds < 90) return `in ${Math.max(1, Math.ceil(seconds))} s`;
+  if (seconds < 3600) return `in ${Math.ceil(seconds / 60)} min`;
+  const at = new Date(Date.now() + seconds * 1000);
+  return `at ${at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}`;
 }

@@ -1,9 +1,9 @@
 "use client";
 import { useCallback } from "react";
 
-import type { Conversation, Message } from "@/lib/promptkit";
+import type { Conversation } from "@/lib/promptkit";
 
-import { Chat, type ChatMessage } from "./chat";
+import { Chat, toChatMessage } from "./chat";
 import { usePromptkit } from "./session";
 import { Sidebar } from "./sidebar";
 import { useLoad } from "./use-load";
@@ -65,14 +65,4 @@ export function ConversationView({ conversationId }: { conversationId: string })
       </main>
     </div>
   );
-}
-
-/** promptkit's stored Message as the AI SDK's UIMessage. */
-function toChatMessage(message: Message): ChatMessage {
-  return {
-    id: message.id,
-    role: message.role,
-    parts: [{ type: "text", text: message.content }],
-    metadata: { model: message.model ?? undefined, status: message.status, prompt: message.prompt },
-  };
 }

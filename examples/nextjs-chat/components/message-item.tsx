@@ -1,20 +1,28 @@
 "use client";
+import { getToolName, isReasoningUIPart, isToolUIPart } from "ai";
+
 import type { ChatMessage } from "./chat";
 import { CopyButton } from "./copy-button";
 import { Markdown } from "./markdown";
+
+type Part = ChatMessage["parts"][number];
+type ToolPart = Extract<Part, { toolCallId: string }>;
 
 export function MessageItem({ message, onRegenerate }: {
   message: ChatMessage;
   onRegenerate?: () => void;
 }) {
   const text = message.parts.map((part) => (part.type === "text" ? part.text : "")).join("");
+  const status = message.metadata?.status;
   return (
-    <li data-testid="message" data-role={message.role} className={message.role}>
+    <li data-testid="message" data-role={message.role} data-status={status} className={message.role}>
       <span className="who">{message.role === "user" ? "You" : "Assistant"}</span>
       <div className="text">
-        {message.role === "user" ? <p className="plain">{text}</p> : <Markdown text={text} />}
+        {message.role === "user" ? <p className="plain">{text}</p> : <AssistantParts parts={message.parts} />}
       </div>
       <div className="actions">
+        {status === "partial" && <span className="muted small">Stopped</span>}
+        {status === "error" && <span className="muted small">Cut short by an error</span>}
         {message.metadata?.model && <span className="muted small">{message.metadata.model}</span>}
         {message.metadata?.prompt && (
           <span className="muted small" data-testid="prompt-version" title={`Prompt ${message.metadata.prompt.id}`}>
@@ -30,4 +38,66 @@ export function MessageItem({ message, onRegenerate }: {
       </div>
     </li>
   );
+}
+
+/** A reply's parts in order: text as markdown, reasoning and tool calls as collapsible blocks.
+ * A reply of text parts alone renders as one markdown text, as it always did. */
+function AssistantParts({ parts }: { parts: Part[] }) {
+  if (parts.every((part) => part.type === "text" || part.type === "step-start")) {
+    return <Markdown text={parts.map((part) => (part.type === "text" ? part.text : "")).join("")} />;
+  }
+  return (
+    <>
+      {parts.map((part, index) => {
+        if (part.type === "text") return <Markdown key={index} text={part.text} />;
+        if (isReasoningUIPart(part)) {
+          return (
+            <details key={index} className="part reasoning" data-testid="reasoning">
+              <summary>Reasoning{part.state === "streaming" ? "…" : ""}</summary>
+              <p className="plain muted">{part.text}</p>
+            </details>
+          );
+        }
+        if (isToolUIPart(part)) return <ToolCall key={part.toolCallId} part={part as ToolPart} />;
+        return null; // step boundaries, data and files: nothing to show here
+      })}
+    </>
+  );
+}
+
+const TOOL_STATES: Record<string, string> = {
+  "input-streaming": "preparing",
+  "input-available": "running",
+  "output-available": "done",
+  "output-error": "failed",
+};
+
+/** One tool call: its name and state; opened, its input and its output (or error). */
+function ToolCall({ part }: { part: ToolPart }) {
+  const name = getToolName(part);
+  const state = TOOL_STATES[part.state] ?? part.state;
+  return (
+    <details className="part tool" data-testid="tool-call" data-tool={name} data-state={part.state}>
+      <summary>
+        Tool <code>{name}</code> <span className="muted small">{state}</span>
+      </summary>
+      {part.input !== undefined && (
+        <>
+          <p className="small muted">Input</p>
+          <pre className="plain">{json(part.input)}</pre>
+        </>
+      )}
+      {part.state === "output-available" && (
+        <>
+          <p className="small muted">Output</p>
+          <pre className="plain" data-testid="tool-output">{json(part.output)}</pre>
+        </>
+      )}
+      {part.state === "output-error" && <p role="status">{part.errorText}</p>}
+    </details>
+  );
+}
+
+function json(value: unknown): string {
+  return typeof value === "string" ? value : JSON.stringify(value, null, 2);
 }

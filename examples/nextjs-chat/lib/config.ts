@@ -8,6 +8,11 @@ export type AppConfig = {
   clerkPublishableKey: string | null;
   /** The model field's first value; empty asks for promptkit's default (PROMPTKIT_MODEL). */
   model: string;
+  /** PROMPTKIT_RESUMABLE=on, as on the promptkit server: a reload re-attaches to a reply that
+   * still streams (`GET /chat/{id}/stream`). Set it to the server's value: the route answers 204
+   * either way when nothing streams, so the app cannot tell a server with resume off from one
+   * with nothing in flight. */
+  resumable: boolean;
 };
 
 export function clerkConfigured(): boolean {
@@ -21,5 +26,6 @@ export function readConfig(): AppConfig {
       ? (process.env.NEXT_PUBLIC_CLERK_PUBLISHABLE_KEY ?? null)
       : null,
     model: process.env.PROMPTKIT_CHAT_MODEL || "",
+    resumable: process.env.PROMPTKIT_RESUMABLE === "on",
   };
 }

@@ -42,7 +42,24 @@ export type Message = {
   usage: { prompt_tokens: number; completion_tokens: number } | null;
   /** On a reply: the prompt version that was its system message. */
   prompt?: MessagePrompt | null;
+  /** The AI SDK UIMessage parts the stream built (tools issue): text, reasoning, `tool-<name>`.
+   * Absent or empty from a promptkit without tools: then `content` is the text. */
+  parts?: StoredPart[];
   created_at: string;
+};
+
+/** A stored UIMessage part, as loose as JSON: the chat view narrows it to the AI SDK's types. */
+export type StoredPart = { type: string; [field: string]: unknown };
+
+/** One of `GET /models` (models issue). */
+export type Model = {
+  id: string;
+  display_name: string;
+  provider: string;
+  aliases?: string[];
+  capabilities: { streaming: boolean; tools: boolean; reasoning: boolean; attachments: string[] };
+  context_window?: number | null;
+  default: boolean;
 };
 
 export type MessagePrompt = { id: string; version: number; variables: Record<string, string> };
@@ -61,11 +78,13 @@ type Page<T> = { data: T[]; next_cursor: string | null };
 
 /** The caller's tokens in the current budget window (`GET /usage`, models issue). */
 export type Usage = {
-  window: string;
+  window: string | null;
   limit: number | null;
   used: number;
+  /** The worst cases of replies still streaming. */
+  reserved: number;
   remaining: number | null;
-  resets_at: string;
+  resets_at: string | null;
   by_model: Record<string, number>;
 };
 
@@ -76,9 +95,6 @@ export type SearchHit = {
   snippet: string;
   highlights: [number, number][];
 };
-
-/** Models to offer until promptkit answers `GET /models`; empty asks for promptkit's default. */
-export const FALLBACK_MODELS = ["", "echo"];
 
 export type GetToken = () => Promise<string | null>;
 
@@ -193,13 +209,14 @@ export function createPromptkit(baseUrl: string, getToken: GetToken) {
         throw error;
       }
     },
-    /** The model names promptkit offers, or the fallback list where it has no `GET /models`. */
+    /** The models promptkit offers; empty where it has no `GET /models` (404) or lists none:
+     * the picker is then a free-text field. */
     listModels: async () => {
       try {
-        const page = await request<Page<{ id: string }>>("GET", "/models");
-        return ["", ...page.data.map((model) => model.id)];
-      } catch {
-        return FALLBACK_MODELS;
+        return (await request<{ data: Model[] }>("GET", "/models")).data;
+      } catch (error) {
+        if (error instanceof PromptkitError && error.status === 404) return [];
+        throw error;
       }
     },
     /** The caller's budget, or null where promptkit has no `GET /usage` yet (404). */
@@ -212,7 +229,8 @@ export function createPromptkit(baseUrl: string, getToken: GetToken) {
       }
     },
     /** Stops the reply in flight wherever it runs, stored as partial (`POST /chat/{id}/stop`,
-     * resume issue): 200 with the Message, or 204 when none streams. See RESUMABLE in chat.tsx. */
+     * resume issue): the stored Message (`partial`), or undefined (204) when nothing was in flight
+     * or nothing was stored yet: the reply may have ended meanwhile, so read the messages again. */
     stopChat: (conversationId: string) =>
       request<Message | undefined>("POST", `/chat/${id(conversationId)}/stop`),
     listMessages: (conversationId: string) =>
