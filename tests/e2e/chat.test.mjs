@@ -68,7 +68,10 @@ test("project, prompt, new chat, streamed reply, history after reload", { timeou
   });
 
   const message = `Hello from the browser ${stamp}`;
-  await page.getByLabel("Model").fill("echo"); // a registered model: GET /models lists it
+  // The picker lists GET /models by display name, promptkit's default model preselected.
+  const picker = page.getByLabel("Model");
+  await picker.locator("option", { hasText: "Echo (offline, not a model)" }).waitFor({ state: "attached" });
+  assert.equal(await picker.inputValue(), "echo");
   const box = page.getByLabel("Message");
   // Shift+Enter adds a line and sends nothing; Enter sends.
   await box.fill("first line");

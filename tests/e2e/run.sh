@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # End to end in a real browser: build the Next.js example, start promptkit (fresh SQLite, the
-# offline echo provider, local tokens) and the app on free loopback ports, then drive the app in
-# Debian's headless Chromium: chat, outage and layout tests, and search.test.mjs where promptkit
-# answers GET /search (or only the files named: `run.sh outage.test.mjs`). Screenshots land in
-# tests/e2e/artifacts/.
+# offline echo provider, local tokens, resumable replies) and the app on free loopback ports, then
+# drive the app in Debian's headless Chromium: chat, layout, prompts, stop-and-resume and outage
+# tests, and search.test.mjs where promptkit answers GET /search (or only the files named:
+# `run.sh outage.test.mjs`). Screenshots land in tests/e2e/artifacts/.
 # Needs: `make install` done, Node.js 20.9+, and `chromium` (apt-get install chromium).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -52,8 +52,13 @@ trap cleanup EXIT
 OFFLINE=(env -u OPENAI_API_KEY -u OPENAI_BASE_URL -u ANTHROPIC_API_KEY -u CLERK_JWT_KEY
   -u CLERK_JWKS_URL -u NEXT_PUBLIC_CLERK_PUBLISHABLE_KEY -u CLERK_SECRET_KEY -u PROMPTKIT_MODEL
   -u PROMPTKIT_DISABLED_PLUGINS -u PROMPTKIT_RATE_LIMIT -u REDIS_URL -u PROMPTKIT_TITLES
-  -u PROMPTKIT_TITLE_MODEL
+  -u PROMPTKIT_TITLE_MODEL -u PROMPTKIT_RESUMABLE
   DATABASE_URL="sqlite:///$WORK/promptkit.sqlite3" PROMPTKIT_DATA_DIR="$WORK/data")
+
+# Resumable replies on both sides (E2E_RESUMABLE=off runs the suite without): the app reads the
+# same setting as promptkit, to call GET /chat/{id}/stream on mount (stop.test.mjs needs it on).
+RESUMABLE=(PROMPTKIT_RESUMABLE="${E2E_RESUMABLE:-on}")
+export E2E_RESUMABLE="${E2E_RESUMABLE:-on}"
 
 # promptkit starts from a script, so that outage.test.mjs can stop it and start it again.
 export PROMPTKIT_URL="http://127.0.0.1:$PROMPTKIT_PORT"
@@ -61,11 +66,11 @@ export PROMPTKIT_START="$WORK/start-promptkit.sh" PROMPTKIT_PID_FILE="$WORK/prom
 {
   printf 'cd %q\n' "$WORK"
   printf 'echo $$ > %q\n' "$PROMPTKIT_PID_FILE"
-  printf 'exec'; printf ' %q' "${OFFLINE[@]}" PROMPTKIT_CORS_ORIGINS="$APP_URL" \
+  printf 'exec'; printf ' %q' "${OFFLINE[@]}" PROMPTKIT_CORS_ORIGINS="$APP_URL" "${RESUMABLE[@]}" \
     "$PROMPTKIT" serve --port "$PROMPTKIT_PORT"; printf ' >> %q 2>&1\n' "$WORK/promptkit.log"
 } > "$PROMPTKIT_START"
 bash "$PROMPTKIT_START" &
-(cd "$APP" && exec "${OFFLINE[@]}" PROMPTKIT_URL="$PROMPTKIT_URL" \
+(cd "$APP" && exec "${OFFLINE[@]}" "${RESUMABLE[@]}" PROMPTKIT_URL="$PROMPTKIT_URL" \
   PROMPTKIT_CLI="$PROMPTKIT" PROMPTKIT_CLI_CWD="$WORK" PROMPTKIT_LOCAL_USER=e2e-user \
   node node_modules/next/dist/bin/next start -H 127.0.0.1 -p "$APP_PORT" > "$WORK/next.log" 2>&1) &
 PIDS+=($!)
@@ -78,7 +83,7 @@ wait_for() {
 wait_for "$PROMPTKIT_URL/health"
 wait_for "$APP_URL/api/local-token"
 
-FILES=(chat.test.mjs layout.test.mjs prompts.test.mjs outage.test.mjs)
+FILES=(chat.test.mjs layout.test.mjs prompts.test.mjs stop.test.mjs outage.test.mjs)
 # Search arrives with its own backend route: its test runs once promptkit has GET /search.
 search_status="$(curl -s -o /dev/null -w '%{http_code}' "$PROMPTKIT_URL/search?q=x")"
 if [ "$search_status" != 404 ]; then FILES+=(search.test.mjs); else echo "GET /search answers 404: search.test.mjs skipped"; fi
