@@ -2,8 +2,9 @@
 # End to end in a real browser: build the Next.js example, start promptkit (fresh SQLite, the
 # offline echo provider, local tokens, resumable replies) and the app on free loopback ports, then
 # drive the app in Debian's headless Chromium: chat, layout, prompts, stop-and-resume and outage
-# tests, and search.test.mjs where promptkit answers GET /search (or only the files named:
-# `run.sh outage.test.mjs`). Screenshots land in tests/e2e/artifacts/.
+# tests, search.test.mjs where promptkit answers GET /search and tools.test.mjs where it answers
+# GET /tools (or only the files named: `run.sh outage.test.mjs`). Screenshots land in
+# tests/e2e/artifacts/.
 # Needs: `make install` done, Node.js 20.9+, and `chromium` (apt-get install chromium).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -87,6 +88,9 @@ FILES=(chat.test.mjs layout.test.mjs prompts.test.mjs stop.test.mjs outage.test.
 # Search arrives with its own backend route: its test runs once promptkit has GET /search.
 search_status="$(curl -s -o /dev/null -w '%{http_code}' "$PROMPTKIT_URL/search?q=x")"
 if [ "$search_status" != 404 ]; then FILES+=(search.test.mjs); else echo "GET /search answers 404: search.test.mjs skipped"; fi
+# Tools likewise: tools.test.mjs runs once promptkit has GET /tools (and the echo's `/tool`).
+tools_status="$(curl -s -o /dev/null -w '%{http_code}' "$PROMPTKIT_URL/tools")"
+if [ "$tools_status" != 404 ]; then FILES+=(tools.test.mjs); else echo "GET /tools answers 404: tools.test.mjs skipped"; fi
 # `run.sh chat.test.mjs ...` runs only those files.
 [ "$#" -gt 0 ] && FILES=("$@")
 echo "screenshots go to $ARTIFACTS"
