@@ -147,7 +147,9 @@ export function Chat({ conversationId, initialMessages, onReply, onTitle }: {
   // alone is only a disconnect, and the reply would go on), then aborts this tab's stream. The
   // reply is then read back as promptkit stored it (`partial`; or nothing, on a 204).
   async function onStop() {
-    await api.stopChat(conversationId).catch(() => undefined); // unreachable: the abort still stops
+    // promptkit unreachable: only the abort is left (with resume on, promptkit stops the reply
+    // itself once nobody has followed it for PROMPTKIT_RESUME_GRACE).
+    await api.stopChat(conversationId).catch(() => undefined);
     await stop();
     busyNow.current = false;
     await reread();
