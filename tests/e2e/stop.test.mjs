@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
-import { axeViolations, newChat, newProject, openBrowser } from "./browser.mjs";
+import { axeViolations, newChat, newProject, openBrowser, sendAndWait } from "./browser.mjs";
 
 const RESUMABLE = (process.env.E2E_RESUMABLE ?? "on") === "on";
 
@@ -67,6 +67,28 @@ test("Stop stops a streaming reply: promptkit stores it partial, and a reload sh
   assert.equal(await reply().getAttribute("data-status"), "partial");
   assert.equal(await reply().locator(".text").textContent(), stopped);
   assert.equal(await chat().getAttribute("data-status"), "ready");
+  assert.deepEqual(browser.errors, []);
+});
+
+test("Stop at once after Enter stops the reply too: the conversation takes the next message", { timeout: 90_000 }, async () => {
+  await newChat(page);
+  const { text, last } = longMessage();
+  await page.getByLabel("Message").fill(text);
+  await page.getByLabel("Message").press("Enter");
+  // Most often before the stream's first part, when promptkit may not hold the reply yet: the
+  // app stops it once that part comes, so it does not run on unfollowed.
+  await page.getByRole("button", { name: "Stop", exact: true }).click();
+  await page.locator('section[aria-label="Chat"][data-status="ready"]').waitFor();
+  const stopped = page.locator('[data-role="assistant"]').filter({ hasText: last });
+  assert.equal(await stopped.count(), 0);
+
+  // A reply still running would hold the conversation (409): the next message is answered.
+  await page.reload();
+  await page.getByTestId("message").first().waitFor();
+  const next = await sendAndWait(page, `after the stop ${Date.now()}`);
+  await next.getByText("Your last message was: after the stop").waitFor();
+  assert.equal(await page.locator(".error-box").count(), 0); // no refusal shown
+  assert.equal(await stopped.count(), 0);
   assert.deepEqual(browser.errors, []);
 });
 

@@ -146,7 +146,21 @@ export function Chat({ conversationId, initialMessages, onReply, onTitle }: {
   // Stop asks promptkit to stop the reply wherever it runs (with resume on, aborting the fetch
   // alone is only a disconnect, and the reply would go on), then aborts this tab's stream. The
   // reply is then read back as promptkit stored it (`partial`; or nothing, on a 204).
-  async function onStop() {
+  // Before the stream's first part promptkit may not hold the reply yet (the stop would answer
+  // 204 and, with resume on, the reply would run on unfollowed): the stop waits for that part.
+  const [stopWanted, setStopWanted] = useState(false);
+  useEffect(() => {
+    if (!stopWanted || status === "submitted") return;
+    setStopWanted(false);
+    if (status === "streaming") void stopNow();
+  }, [stopWanted, status]); // stopNow reads this render's state: not a dependency
+
+  function onStop() {
+    if (status === "submitted") setStopWanted(true);
+    else void stopNow();
+  }
+
+  async function stopNow() {
     // promptkit unreachable: only the abort is left (with resume on, promptkit stops the reply
     // itself once nobody has followed it for PROMPTKIT_RESUME_GRACE).
     await api.stopChat(conversationId).catch(() => undefined);
@@ -210,7 +224,7 @@ export function Chat({ conversationId, initialMessages, onReply, onTitle }: {
         setModel={setModel}
         busy={busy}
         onSend={() => (error ? retry() : send(input))}
-        onStop={() => void onStop()}
+        onStop={onStop}
         status={<UsageMeter replies={replies} />}
       />
     </section>
