@@ -75,8 +75,9 @@ test("Stop at once after Enter stops the reply too: the conversation takes the n
   const { text, last } = longMessage();
   await page.getByLabel("Message").fill(text);
   await page.getByLabel("Message").press("Enter");
-  // Most often before the stream's first part, when promptkit may not hold the reply yet: the
-  // app stops it once that part comes, so it does not run on unfollowed.
+  // The click may land before the stream's first part (the app then stops the reply once that
+  // part comes) or just after it: here, it cannot tell which. Either way the reply must stop,
+  // not run on unfollowed after the tab's abort (as it would with resume on and no stop route).
   await page.getByRole("button", { name: "Stop", exact: true }).click();
   await page.locator('section[aria-label="Chat"][data-status="ready"]').waitFor();
   const stopped = page.locator('[data-role="assistant"]').filter({ hasText: last });
