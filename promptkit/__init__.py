@@ -10,11 +10,16 @@ from .hooktypes import (
     ChatMessage,
     ChatRequest,
     Principal,
+    ReasoningDelta,
     StoredFile,
     StreamEnd,
+    ToolCall,
+    ToolCallDelta,
+    ToolSpec,
     Upload,
     public_route,
 )
+from .tools import Tool, ToolContext
 
 __version__ = "0.1.0"
 
@@ -27,9 +32,15 @@ __all__ = [
     "Conflict",
     "Principal",
     "ProviderError",
+    "ReasoningDelta",
     "ServiceUnavailable",
     "StoredFile",
     "StreamEnd",
+    "Tool",
+    "ToolCall",
+    "ToolCallDelta",
+    "ToolContext",
+    "ToolSpec",
     "Upload",
     "__version__",
     "hookimpl",

@@ -36,9 +36,11 @@ from .routes import (
     prompts,
     request_class,
     search,
+    tools,
 )
 from .schemas import OPENAPI_RESPONSES, Error
 from .settings import Settings
+from .tools import Registry
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,7 @@ class PromptkitApp(Quart):
     settings: Settings
     db: Database
     plugins: Plugins
+    tools: Registry  # filled by the plugins' `register_tools` as the app starts serving
 
     async def shutdown(self) -> None:
         # Streams that outlived the grace period are cut first, while the database is still
@@ -75,6 +78,7 @@ def create_app(settings: Settings | None = None, *, plugins: Iterable[object] = 
     app.url_map.converters["id"] = IdConverter
     app.db = Database(settings.database_url)
     app.plugins = Plugins(build_plugin_manager(settings.disabled_plugins, plugins), app)
+    app.tools = Registry(settings.tools)
     QuartSchema(
         app,
         info={"title": "promptkit", "version": "0.1.0"},
@@ -84,7 +88,7 @@ def create_app(settings: Settings | None = None, *, plugins: Iterable[object] = 
         scalar_ui_path=None,
         openapi_provider_class=_OpenAPI,
     )
-    for module in (health, projects, prompts, conversations, chat, files, search):
+    for module in (health, projects, prompts, conversations, chat, files, search, tools):
         app.register_blueprint(module.blueprint)
     for plugin_name, blueprint in app.plugins.routes():
         if blueprint.name in app.blueprints:
@@ -98,6 +102,8 @@ def create_app(settings: Settings | None = None, *, plugins: Iterable[object] = 
         await app.db.connect()
         try:
             await app.plugins.startup()
+            app.tools = Registry(app.settings.tools)  # a fresh one for each start
+            await app.plugins.register_tools(app.tools)
         except BaseException:
             await app.db.disconnect()  # a start that fails leaves no connection (or thread) open
             raise

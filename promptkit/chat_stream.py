@@ -28,6 +28,7 @@ from .errors import ProviderError
 from .hooktypes import StreamEnd
 from .metrics import metrics
 from .tasks import run_to_completion, track
+from .tool_loop import Recorder
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,9 @@ async def _events(turn: Turn) -> AsyncGenerator[bytes, None]:
     watch = metrics(turn.app).watch_stream(turn.chat.model, pump.started)
     lease_keeper = _LeaseKeeper(turn)
     text: list[str] = []
+    # Reasoning, tool calls and steps; a turn with tools sends its text through it too.
+    recorder = Recorder(framed=bool(turn.tools))
+    steps = recorder if recorder.framed else None
     end: StreamEnd | None = None
     finishing = False
     try:
@@ -85,9 +89,12 @@ async def _events(turn: Turn) -> AsyncGenerator[bytes, None]:
             out: list[bytes] = []
             for item in await pump.next_batch(PING_SECONDS):
                 if isinstance(item, str):
-                    if not text:
-                        out.append(part({"type": "text-start", "id": TEXT_ID}))
-                    out.append(part({"type": "text-delta", "id": TEXT_ID, "delta": item}))
+                    if steps is not None:
+                        out += steps.text(item)
+                    else:
+                        if not text:
+                            out.append(part({"type": "text-start", "id": TEXT_ID}))
+                        out.append(part({"type": "text-delta", "id": TEXT_ID, "delta": item}))
                     text.append(item)
                     watch.delta()
                 elif item is IDLE:
@@ -97,15 +104,17 @@ async def _events(turn: Turn) -> AsyncGenerator[bytes, None]:
                     watch.usage(item.model, item.usage)
                 elif item is FINISHED:
                     finished = True
+                elif not isinstance(item, BaseException):  # reasoning, tool calls, steps
+                    out += recorder.render(item)
                 else:  # an exception: the provider failed; store what it produced, then say so
                     watch.failed()
                     finishing = True
-                    status = "error" if text else None
+                    parts = recorder.parts(text)
+                    status = "error" if text or parts else None
                     error_text = _safe_text(item)
+                    finish = _finish(turn, pump, lease_keeper, status, text, None, parts)
                     with contextlib.suppress(Exception):  # logged by the task; the error goes out
-                        await run_to_completion(
-                            turn.app, _finish(turn, pump, lease_keeper, status, text, None), STORING
-                        )
+                        await run_to_completion(turn.app, finish, STORING)
                     error = part({"type": "error", "errorText": error_text})
                     yield b"".join(out) + error + DONE
                     return
@@ -115,13 +124,21 @@ async def _events(turn: Turn) -> AsyncGenerator[bytes, None]:
         finishing = True
         end = end or StreamEnd()
         try:
-            saved = await run_to_completion(
-                turn.app, _finish(turn, pump, lease_keeper, "complete", text, end), STORING
-            )
+            finish = _finish(turn, pump, lease_keeper, "complete", text, end, recorder.parts(text))
+            saved = await run_to_completion(turn.app, finish, STORING)
         except Exception:  # logged by the task; e.g. the conversation was deleted meanwhile
             yield part({"type": "error", "errorText": "the reply could not be stored"}) + DONE
             return
-        closing = [] if text else [part({"type": "text-start", "id": TEXT_ID})]
+        if steps is not None:  # each step closed its own parts
+            closing = []
+        elif text:
+            closing = [*recorder.close(), part({"type": "text-end", "id": TEXT_ID})]
+        else:
+            closing = [
+                *recorder.close(),
+                part({"type": "text-start", "id": TEXT_ID}),
+                part({"type": "text-end", "id": TEXT_ID}),
+            ]
         metadata = {
             "user_message_id": turn.user_message["id"],
             "assistant_message_id": turn.assistant_id,
@@ -129,7 +146,6 @@ async def _events(turn: Turn) -> AsyncGenerator[bytes, None]:
             "usage": saved["usage"] if saved else end.usage,
         }
         closing += [
-            part({"type": "text-end", "id": TEXT_ID}),
             part({"type": "message-metadata", "messageMetadata": metadata}),
             part({"type": "finish", "finishReason": end.finish_reason}),
             DONE,
@@ -140,7 +156,8 @@ async def _events(turn: Turn) -> AsyncGenerator[bytes, None]:
         if not finishing:  # the client went away (CancelledError, or GeneratorExit at a yield)
             pump.cancel()
             status = "complete" if end is not None else "partial"
-            track(turn.app, _finish(turn, pump, lease_keeper, status, text, end), STORING)
+            parts = recorder.parts(text)
+            track(turn.app, _finish(turn, pump, lease_keeper, status, text, end, parts), STORING)
 
 
 async def _finish(
@@ -150,6 +167,7 @@ async def _finish(
     status: str | None,
     text: list[str],
     end: StreamEnd | None,
+    parts: list[dict[str, Any]],
 ) -> dict[str, Any] | None:
     """Wait for the provider to close, store the reply (unless `status` is None or nothing was
     produced by a stream cut short), which frees the conversation, then tell the observers."""
@@ -158,7 +176,7 @@ async def _finish(
     await lease_keeper.stop()
     saved = None
     try:
-        if status == "complete" or (status is not None and text):
+        if status == "complete" or (status is not None and (text or parts)):
             store = messages.insert(
                 db,
                 owner,
@@ -170,6 +188,7 @@ async def _finish(
                 usage=_api_usage(end.usage if end else None),
                 message_id=turn.assistant_id,
                 prompt=turn.prompt,
+                parts=parts,
             )
             if not turn.replaces:
                 saved = await store  # one statement is atomic: no BEGIN and COMMIT round trips

@@ -11,13 +11,13 @@ Two kinds of hook:
   rest are ignored. Built-in fallbacks are `trylast`, so an installed plugin answers first.
 - observers (`on_message_saved`, `shutdown`): every plugin is called; one plugin raising is
   logged with its name and never stops the others or the request.
-- `startup`, `register_routes` and `register_commands`: every plugin is called; one raising
-  stops start-up with its name.
+- `startup`, `register_tools`, `register_routes` and `register_commands`: every plugin is
+  called; one raising stops start-up with its name.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -26,7 +26,18 @@ if TYPE_CHECKING:  # types only: the command line loads this module and must sta
     import click
     from quart import Blueprint, Quart, Request
 
-    from .hooktypes import ChatRequest, Principal, StoredFile, StreamEnd, Upload
+    from .hooktypes import (
+        ChatRequest,
+        Principal,
+        ReasoningDelta,
+        StoredFile,
+        StreamEnd,
+        ToolCallDelta,
+        Upload,
+    )
+    from .tools import Tool
+
+    StreamItem = str | ReasoningDelta | ToolCallDelta | StreamEnd
 
 hookspec = pluggy.HookspecMarker("promptkit")
 
@@ -52,7 +63,7 @@ def authenticate(request: Request, app: Quart) -> Principal | Awaitable[Principa
 @hookspec
 def complete_stream(
     chat: ChatRequest, app: Quart
-) -> AsyncIterator[str | StreamEnd] | Awaitable[AsyncIterator[str | StreamEnd] | None] | None:
+) -> AsyncIterator[StreamItem] | Awaitable[AsyncIterator[StreamItem] | None] | None:
     """Stream a reply to `chat`, or pass.
 
     Called by `POST /chat` once the user message is stored. Return None when you do not serve
@@ -61,7 +72,12 @@ def complete_stream(
     claim every call. A plain function returning an async generator is the usual shape.
 
     The iterator yields each text delta as a `str` as soon as it arrives, then one `StreamEnd`
-    with the finish reason, the model that answered and the token usage when known. Raise
+    with the finish reason, the model that answered and the token usage when known. Besides
+    text it may yield `ReasoningDelta`s (the model's reasoning, shown apart) and, when
+    `chat.tools` is not empty, `ToolCallDelta`s: the model calling a tool. Send `chat.tools`
+    upstream in your provider's format; render the history's `tool_calls` and `tool` messages
+    in it too. End a step that called tools with `StreamEnd(finish_reason="tool-calls")`: the
+    kernel runs the tools and calls you again with their results appended. Raise
     `promptkit.ProviderError` with a message safe to show a user when the provider fails, before
     or during the stream; the kernel sends it as an `error` part and stores what was produced.
     The kernel may stop iterating at any time (the client went away): release the upstream
@@ -149,6 +165,20 @@ def startup(app: Quart) -> Awaitable[None] | None:
 @hookspec
 def shutdown(app: Quart) -> Awaitable[None] | None:
     """Release what `startup` made (close HTTP clients). Called once as the app stops serving."""
+
+
+@hookspec
+def register_tools(register: Callable[[Tool], None], app: Quart) -> Awaitable[None] | None:
+    """Register tools that models may call: `register(promptkit.Tool(name, description, input,
+    function))` for each.
+
+    Called once per app as it starts serving, after `startup`; may be `async def` (to list a
+    remote server's tools, say). A project's chats may call the tools it enabled
+    (`PATCH /projects/{id}` `{"tools": [...]}`), which `PROMPTKIT_TOOLS` may restrict. The
+    kernel validates the model's arguments against `input`, runs `function(input, context)`
+    with a timeout, and sends the result (or the error) back to the model. A name another
+    plugin registered, or raising, stops start-up with your plugin's name.
+    """
 
 
 @hookspec

@@ -88,6 +88,11 @@ class Settings:
     # `POST /chat` bodies: useChat sends the whole history with every message.
     max_chat_bytes: int = 16 * 1024 * 1024
     context_budget_chars: int = 48_000
+    # The tools any project may enable (PROMPTKIT_TOOLS); None: every registered tool.
+    tools: tuple[str, ...] | None = None
+    max_tool_steps: int = 8  # model calls in one reply, the one that answers in text included
+    tool_timeout: float = 30.0  # seconds one tool call may run
+    tool_max_output_bytes: int = 64 * 1024  # a bigger result goes to the model as an error
     # Everything else the environment holds, for plugins to read their own names from.
     environ: dict[str, str] = field(default_factory=dict, repr=False)
 
@@ -133,6 +138,14 @@ class Settings:
             ),
             context_budget_chars=_number(
                 environ, "PROMPTKIT_CONTEXT_BUDGET_CHARS", defaults.context_budget_chars, int
+            ),
+            tools=_csv(environ["PROMPTKIT_TOOLS"]) if environ.get("PROMPTKIT_TOOLS") else None,
+            max_tool_steps=_number(
+                environ, "PROMPTKIT_MAX_TOOL_STEPS", defaults.max_tool_steps, int
+            ),
+            tool_timeout=_number(environ, "PROMPTKIT_TOOL_TIMEOUT", defaults.tool_timeout, float),
+            tool_max_output_bytes=_number(
+                environ, "PROMPTKIT_TOOL_MAX_OUTPUT_BYTES", defaults.tool_max_output_bytes, int
             ),
             environ=environ,
         )

@@ -9,7 +9,7 @@ pooled; it lives in `app.extensions["promptkit_openai"]` from `startup` to `shut
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from promptkit import ChatRequest, StreamEnd, hookimpl
 
@@ -57,7 +57,7 @@ async def shutdown(app: Quart) -> None:
 
 
 @hookimpl
-def complete_stream(chat: ChatRequest, app: Quart) -> AsyncIterator[str | StreamEnd] | None:
+def complete_stream(chat: ChatRequest, app: Quart) -> AsyncIterator[Any] | None:
     client = app.extensions.get(EXTENSION)
     if client is None:  # not configured: let another provider answer
         return None

@@ -37,6 +37,8 @@ projects = sa.Table(
     sa.Column("id", ID, primary_key=True),
     sa.Column("owner_id", OWNER, nullable=False),
     sa.Column("name", sa.String(NAME_MAX), nullable=False),
+    # The names of the registered tools the project's chats may call.
+    sa.Column("tools", sa.JSON, nullable=False, server_default="[]"),
     _timestamp("created_at"),
     _timestamp("updated_at"),
     sa.Index("ix_projects_owner_created", "owner_id", "created_at", "id"),
@@ -112,6 +114,8 @@ messages = sa.Table(
     sa.Column("prompt_id", ID, nullable=True),
     sa.Column("prompt_version", sa.Integer, nullable=True),
     sa.Column("prompt_variables", sa.JSON, nullable=True),
+    # The AI SDK UIMessage parts (text, reasoning, tool calls, step starts); `content` is the text.
+    sa.Column("parts", sa.JSON, nullable=False, server_default="[]"),
     _timestamp("created_at"),
     sa.Index("ix_messages_conversation_created", "conversation_id", "created_at", "id"),
     sa.Index("ix_messages_owner", "owner_id"),
