@@ -45,3 +45,16 @@ def test_the_reader_gives_the_parts_of_a_finished_stream():
 def test_the_reader_refuses_a_stream_that_did_not_end_once(body):
     with pytest.raises((AssertionError, ValueError)):
         read_ui_message_stream(body)
+
+
+def test_the_tools_examples_own_tests_pass_on_the_kit():
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+        cwd=EXAMPLE.parent / "promptkit-tools",
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert " passed" in done.stdout and "failed" not in done.stdout

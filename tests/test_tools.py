@@ -67,7 +67,7 @@ class ToolPlugin:
         register(Tool("fail", "Always fails.", empty, fail))
         register(Tool("slow", "Takes its time.", empty, slow))
         register(Tool("big", "Says too much.", empty, big))
-        register(Tool("project_files", "The project's files.", empty, project_files))
+        register(Tool("my_files", "The project's files.", empty, project_files))
 
 
 @pytest.fixture
@@ -107,7 +107,7 @@ async def test_get_tools_lists_names_descriptions_and_schemas(client, auth):
     response = await client.get("/tools", headers=auth("alice"))
     assert response.status_code == 200
     tools = {tool["name"]: tool for tool in (await response.get_json())["data"]}
-    assert set(tools) == {"add", "fail", "slow", "big", "project_files"}
+    assert set(tools) >= {"add", "fail", "slow", "big", "my_files"}
     assert tools["add"]["description"] == "Add two integers."
     assert tools["add"]["input_schema"]["required"] == ["a", "b"]
     assert tools["fail"]["input_schema"] == {"type": "object", "properties": {}}
@@ -402,8 +402,8 @@ async def test_a_model_that_never_stops_calling_is_cut_at_max_steps(make_app, au
 
 async def test_a_tool_reads_the_callers_own_project_files(client, auth, fake):
     alice = auth("alice")
-    _, conversation = await project_with_tools(client, alice, ["project_files"])
-    fake.queue(Script(tool_calls=[("project_files", "{}")]), Script(reply="none"))
+    _, conversation = await project_with_tools(client, alice, ["my_files"])
+    fake.queue(Script(tool_calls=[("my_files", "{}")]), Script(reply="none"))
     _, events = await send(client, alice, {"conversation_id": conversation, "message": "files?"})
     assert of_type(events, "tool-output-available")[0]["output"] == []
 
