@@ -73,7 +73,7 @@ class Patch(Body):
 
 class ProjectPatch(Patch):
     name: Name = absent()
-    tools: list[ToolName] = Field(None, max_length=128, json_schema_extra=_no_default)
+    tools: Annotated[list[ToolName], Field(max_length=128)] = absent()
 
 
 class PromptPatch(Patch):

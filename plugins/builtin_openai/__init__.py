@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from promptkit import ChatRequest, StreamEnd, hookimpl
+from promptkit import ChatRequest, hookimpl
 
 if TYPE_CHECKING:
     import openai
