@@ -5,7 +5,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN = $(VENV)/bin
 
-EXAMPLES = examples/promptkit-echo examples/promptkit-anthropic examples/promptkit-tools
+EXAMPLES = examples/promptkit-echo examples/promptkit-anthropic examples/promptkit-tools examples/promptkit-mcp
 $(BIN)/.installed: pyproject.toml $(addsuffix /pyproject.toml,$(EXAMPLES))
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
