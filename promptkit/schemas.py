@@ -149,7 +149,7 @@ class Message(BaseModel):
     prompt: MessagePrompt | None
     # The AI SDK UIMessage parts, as the stream rendered them: `text`, `reasoning`,
     # `step-start`, and `tool-<name>` with `toolCallId`, `state`, `input`, `output`/`errorText`.
-    parts: list[dict[str, Any]]
+    parts: list[dict[str, Any]] = Field(default_factory=list)
     created_at: datetime
 
 

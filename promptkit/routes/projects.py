@@ -58,7 +58,7 @@ async def update_project(project_id: str, data: ProjectPatch) -> dict[str, Any]:
             )
         changes["tools"] = list(dict.fromkeys(changes["tools"]))  # each once, in the given order
     if not changes:
-        return found(await q.get(context.db(), context.principal().user_id, project_id), "project")
+        raise ValidationFailed("send the project's new name or tools")
     row = await q.update(context.db(), context.principal().user_id, project_id, changes)
     return found(row, "project")
 
