@@ -88,7 +88,8 @@ async def main(replies: int) -> None:
                 fake.queue(Script(tokens=tokens))
             body = {"conversation_id": conversation, "message": "go"}
             gap, output_at = None, None
-            async with client.request("/chat", method="POST", headers=headers) as connection:
+            chat_headers = {**headers, "Content-Type": "application/json"}
+            async with client.request("/chat", method="POST", headers=chat_headers) as connection:
                 await connection.send(json.dumps(body).encode())
                 await connection.send_complete()
                 buffer = b""
@@ -128,6 +129,9 @@ async def main(replies: int) -> None:
 
 
 if __name__ == "__main__":
+    import faulthandler
+
+    faulthandler.dump_traceback_later(50, exit=True)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replies", type=int, default=200)
     asyncio.run(main(parser.parse_args().replies))
