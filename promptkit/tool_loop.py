@@ -242,45 +242,19 @@ class Recorder:
         if isinstance(item, ToolInput):
             stored = self._tool(item.call_id, item.name)
             stored["input"] = item.input
+            shown = {"toolCallId": item.call_id, "toolName": item.name, "input": item.input}
             if item.error is not None:
                 stored.update(state="output-error", errorText=item.error)
-                return [
-                    part(
-                        {
-                            "type": "tool-input-error",
-                            "toolCallId": item.call_id,
-                            "toolName": item.name,
-                            "input": item.input,
-                            "errorText": item.error,
-                        }
-                    )
-                ]
+                return [part({"type": "tool-input-error", **shown, "errorText": item.error})]
             stored["state"] = "input-available"
-            shown = {"toolCallId": item.call_id, "toolName": item.name, "input": item.input}
             return [part({"type": "tool-input-available", **shown})]
         if isinstance(item, ToolOutput):
-            stored = self._tools[item.call_id]
+            stored, called = self._tools[item.call_id], {"toolCallId": item.call_id}
             if item.error is not None:
                 stored.update(state="output-error", errorText=item.error)
-                return [
-                    part(
-                        {
-                            "type": "tool-output-error",
-                            "toolCallId": item.call_id,
-                            "errorText": item.error,
-                        }
-                    )
-                ]
+                return [part({"type": "tool-output-error", **called, "errorText": item.error})]
             stored.update(state="output-available", output=item.output)
-            return [
-                part(
-                    {
-                        "type": "tool-output-available",
-                        "toolCallId": item.call_id,
-                        "output": item.output,
-                    }
-                )
-            ]
+            return [part({"type": "tool-output-available", **called, "output": item.output})]
         if isinstance(item, StepEnd):
             return [*self.close(), part({"type": "finish-step"})]
         return []
