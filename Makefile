@@ -5,10 +5,11 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN = $(VENV)/bin
 
-$(BIN)/.installed: pyproject.toml examples/promptkit-echo/pyproject.toml examples/promptkit-anthropic/pyproject.toml
+EXAMPLES = examples/promptkit-echo examples/promptkit-anthropic examples/promptkit-tools examples/promptkit-mcp
+$(BIN)/.installed: pyproject.toml $(addsuffix /pyproject.toml,$(EXAMPLES))
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]' -e examples/promptkit-echo -e examples/promptkit-anthropic
+	$(BIN)/python -m pip install --quiet -e '.[test]' $(addprefix -e ,$(EXAMPLES))
 	touch $@
 
 .PHONY: install run test lint fuzz

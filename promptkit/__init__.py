@@ -12,11 +12,16 @@ from .hooktypes import (
     ChatRequest,
     Model,
     Principal,
+    ReasoningDelta,
     StoredFile,
     StreamEnd,
+    ToolCall,
+    ToolCallDelta,
+    ToolSpec,
     Upload,
     public_route,
 )
+from .tools import Tool, ToolContext
 
 __version__ = "0.1.0"
 
@@ -31,9 +36,15 @@ __all__ = [
     "Model",
     "Principal",
     "ProviderError",
+    "ReasoningDelta",
     "ServiceUnavailable",
     "StoredFile",
     "StreamEnd",
+    "Tool",
+    "ToolCall",
+    "ToolCallDelta",
+    "ToolContext",
+    "ToolSpec",
     "Upload",
     "__version__",
     "hookimpl",

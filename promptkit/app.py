@@ -40,9 +40,11 @@ from .routes import (
     replies,
     request_class,
     search,
+    tools,
 )
 from .schemas import OPENAPI_RESPONSES, Error
 from .settings import Settings
+from .tools import Registry as ToolRegistry
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,7 @@ class PromptkitApp(Quart):
     replies: Replies
     models: Registry
     budgets: Budgets
+    tools: ToolRegistry  # filled by the plugins' `register_tools` as the app starts serving
 
     async def shutdown(self) -> None:
         # Streams that outlived the grace period are cut first, while the database is still
@@ -100,6 +103,7 @@ def create_app(settings: Settings | None = None, *, plugins: Iterable[object] = 
         refresh_seconds=settings.models_refresh_seconds,
     )
     app.budgets = Budgets(parse_budget(settings.token_budget), settings.redis_url)
+    app.tools = ToolRegistry(settings.tools)
     QuartSchema(
         app,
         info={"title": "promptkit", "version": "0.1.0"},
@@ -109,7 +113,8 @@ def create_app(settings: Settings | None = None, *, plugins: Iterable[object] = 
         scalar_ui_path=None,
         openapi_provider_class=_OpenAPI,
     )
-    for module in (health, projects, prompts, conversations, chat, replies, files, search, models):
+    routes = (health, projects, prompts, conversations, chat, replies, files, search)
+    for module in (*routes, models, tools):
         app.register_blueprint(module.blueprint)
     for plugin_name, blueprint in app.plugins.routes():
         if blueprint.name in app.blueprints:
@@ -124,6 +129,8 @@ def create_app(settings: Settings | None = None, *, plugins: Iterable[object] = 
         try:
             await app.plugins.startup()
             try:
+                app.tools = ToolRegistry(app.settings.tools)  # a fresh one for each start
+                await app.plugins.register_tools(app.tools)
                 await app.models.start()  # after `startup`: listing may need a plugin's client
             except BaseException:
                 await app.plugins.shutdown()

@@ -7,17 +7,27 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import prompt_variables, titles
+from . import prompt_variables, titles, tool_loop
 from .budget import Reservation, estimate_prompt
-from .db import conversations, messages, new_id
+from .db import conversations, files, messages, new_id
 from .errors import Conflict, NotFound, ValidationFailed
-from .hooktypes import ChatMessage, ChatRequest, Model, Principal, StreamEnd
+from .hooktypes import (
+    ChatMessage,
+    ChatRequest,
+    Model,
+    Principal,
+    ReasoningDelta,
+    StreamEnd,
+    ToolCallDelta,
+)
 from .tasks import track
+from .tools import Tool, ToolContext
 
 if TYPE_CHECKING:
     from .app import PromptkitApp
@@ -59,6 +69,7 @@ class Turn:
     )
     title: titles.PendingTitle | None = None  # an untitled conversation being named meanwhile
     reservation: Reservation | None = None  # the reply's hold on the caller's token budget
+    tools: list[Tool] = field(default_factory=list)  # what the model may call; empty: no loop
 
 
 async def start_turn(app: PromptkitApp, principal: Principal, ask: Ask) -> Turn:
@@ -101,13 +112,17 @@ async def start_turn(app: PromptkitApp, principal: Principal, ask: Ask) -> Turn:
         if await conversations.get(db, owner, ask.conversation_id) is None:
             raise NotFound("conversation not found")
         raise Conflict("a reply is still streaming in this conversation")
-    conversation, newest_id, active = taken
+    conversation, newest_id, active, project_tools = taken
     try:
         if newest_id != (newest_first[0]["id"] if newest_first else None):
             # A reply was stored between the read and the lease (its stream ended just then):
             # read again, now that the lease keeps the history still.
             newest_first = await messages.recent(db, owner, conversation["id"], limit=HISTORY_LIMIT)
-        return await _prepare(app, principal, ask, model, conversation, lease, newest_first, active)
+        # A model registered without tool support is never sent tools.
+        tools = app.tools.enabled(project_tools) if model.capabilities.tools else []
+        return await _prepare(
+            app, principal, ask, model, conversation, lease, newest_first, active, tools
+        )
     except BaseException:
         await conversations.release_stream_lease(db, ask.conversation_id, lease)
         raise
@@ -133,6 +148,7 @@ async def _prepare(
     lease: str,
     newest_first: list[dict[str, Any]],
     active: conversations.SystemPrompt | None,
+    tools: list[Tool],
 ) -> Turn:
     db, owner = app.db, principal.user_id
     replaces: list[str] = []
@@ -159,11 +175,16 @@ async def _prepare(
     chat = ChatRequest(
         model=model.id,
         messages=build_messages(
-            system, newest_first[::-1], text, app.settings.context_budget_chars
+            system,
+            newest_first[::-1],
+            text,
+            app.settings.context_budget_chars,
+            expand=tool_loop.expand_history if tools else None,
         ),
         user_id=owner,
         conversation_id=conversation["id"],
         max_tokens=app.settings.max_reply_tokens,
+        tools=tuple(tool.spec() for tool in tools),
     )
     # The worst case is held before the provider is called: over budget, nothing is written.
     reservation = None
@@ -182,6 +203,14 @@ async def _prepare(
     # upstream's time to first token hides the database's). The message is still stored before
     # any of the reply is sent: the reply streams only after `start_turn` returns; if storing
     # fails, the provider's request is cancelled.
+    if tools:
+        stream = tool_loop.run_steps(
+            app,
+            chat,
+            stream,
+            {t.name: t for t in tools},
+            _tool_context(app, principal, conversation),
+        )
     pump = Pump(stream)
     try:
         if user_message is None:
@@ -207,38 +236,79 @@ async def _prepare(
         prompt=prompt,
         title=titles.begin(app, principal, conversation, chat),
         reservation=reservation,
+        tools=tools,
+    )
+
+
+def _tool_context(
+    app: PromptkitApp, principal: Principal, conversation: dict[str, Any]
+) -> ToolContext:
+    db, owner, project_id = app.db, principal.user_id, conversation["project_id"]
+
+    async def list_project_files() -> list[dict[str, Any]]:
+        rows = await files.of_project(db, owner, project_id)
+        keep = ("filename", "size_bytes", "content_type")
+        return [{key: row[key] for key in keep} for row in rows]
+
+    return ToolContext(
+        principal=principal,
+        project_id=project_id,
+        conversation_id=conversation["id"],
+        log=logging.getLogger("promptkit.tools"),
+        list_project_files=list_project_files,
     )
 
 
 def build_messages(
-    system: str | None, history: list[dict[str, Any]], new_text: str, budget_chars: int
+    system: str | None,
+    history: list[dict[str, Any]],
+    new_text: str,
+    budget_chars: int,
+    *,
+    expand: tool_loop.ExpandHistory | None = None,
 ) -> list[ChatMessage]:
     """The upstream messages: system prompt, the history that fits the budget, the new message.
 
     The system prompt and the new message are always kept, even over budget; history turns are
     dropped oldest first. `history` is oldest first; empty replies (a stream that failed before
-    its first token) carry nothing and are skipped.
+    its first token) carry nothing and are skipped. `expand` (a turn with tools) turns an
+    assistant row into its messages, tool calls and results included; without it the
+    history is the text alone.
     """
     used = len(system or "") + len(new_text)
-    kept: list[ChatMessage] = []
+    kept: list[list[ChatMessage]] = []
     for row in reversed(history):
-        if not row["content"]:
+        if expand is not None and row["role"] == "assistant":
+            turn = expand(row)
+            used += sum(map(tool_loop.message_size, turn))
+        elif row["content"]:
+            turn = [ChatMessage(role=row["role"], content=row["content"])]
+            used += len(row["content"])
+        else:
             continue
-        used += len(row["content"])
         if used > budget_chars:
             break
-        kept.append(ChatMessage(role=row["role"], content=row["content"]))
+        if turn:
+            kept.append(turn)
     kept.reverse()
-    while kept and kept[0].role == "assistant":  # its question was dropped: a reply alone confuses
+    while (
+        kept and kept[0][0].role == "assistant"
+    ):  # its question was dropped: a reply alone confuses
         kept.pop(0)
     head = [ChatMessage(role="system", content=system)] if system else []
-    return [*head, *kept, ChatMessage(role="user", content=new_text)]
+    return [
+        *head,
+        *(message for turn in kept for message in turn),
+        ChatMessage(role="user", content=new_text),
+    ]
 
 
 IDLE = object()  # no delta within the idle time `next_batch` was given
 FINISHED = object()  # the provider's iterator ended
 STOPPED = object()  # `Pump.stop`: someone stopped the reply
 MAX_WAITING = 256  # items the pump holds for a slow client before it stops reading
+# What a provider may yield, and what the tool loop adds between its steps.
+STREAM_ITEMS = (str, StreamEnd, ReasoningDelta, ToolCallDelta, *tool_loop.KERNEL_ITEMS)
 
 
 class Interrupted(Exception):
@@ -255,7 +325,7 @@ class Pump:
     wait took about 6.
     """
 
-    def __init__(self, stream: AsyncIterator[str | StreamEnd]) -> None:
+    def __init__(self, stream: AsyncIterator[Any]) -> None:
         self.started = time.perf_counter()  # when the provider was called
         self._loop = asyncio.get_running_loop()
         self._items: list[Any] = []
@@ -263,10 +333,10 @@ class Pump:
         self._writer: asyncio.Future[None] | None = None  # the provider, waiting for room
         self._task = self._loop.create_task(self._run(stream))
 
-    async def _run(self, stream: AsyncIterator[str | StreamEnd]) -> None:
+    async def _run(self, stream: AsyncIterator[Any]) -> None:
         try:
             async for item in stream:
-                if not isinstance(item, str | StreamEnd):
+                if not isinstance(item, STREAM_ITEMS):
                     raise TypeError(f"a provider yielded {type(item).__name__}")
                 self._hand_over(item)
                 while len(self._items) >= MAX_WAITING:  # the client reads slower than this

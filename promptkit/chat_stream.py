@@ -31,6 +31,7 @@ from .errors import ProviderError
 from .hooktypes import StreamEnd
 from .metrics import metrics
 from .tasks import run_to_completion, track
+from .tool_loop import Recorder
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,9 @@ async def reply_events(turn: Turn) -> AsyncGenerator[bytes, None]:
     watch = metrics(turn.app).watch_stream(turn.chat.model, pump.started)
     text: list[str] = []
     lease_keeper = _LeaseKeeper(turn, text)
+    # Reasoning, tool calls and steps; a turn with tools sends its text through it too.
+    recorder = Recorder(framed=bool(turn.tools))
+    steps = recorder if recorder.framed else None
     end: StreamEnd | None = None
     finishing = False
     # At the end of a shutdown's grace period the reply ends as a failed one does.
@@ -96,9 +100,12 @@ async def reply_events(turn: Turn) -> AsyncGenerator[bytes, None]:
             out: list[bytes] = []
             for item in await pump.next_batch(PING_SECONDS):
                 if isinstance(item, str):
-                    if not text:
-                        out.append(part({"type": "text-start", "id": TEXT_ID}))
-                    out.append(part({"type": "text-delta", "id": TEXT_ID, "delta": item}))
+                    if steps is not None:
+                        out += steps.text(item)
+                    else:
+                        if not text:
+                            out.append(part({"type": "text-start", "id": TEXT_ID}))
+                        out.append(part({"type": "text-delta", "id": TEXT_ID, "delta": item}))
                     text.append(item)
                     watch.delta()
                 elif item is IDLE:
@@ -112,25 +119,29 @@ async def reply_events(turn: Turn) -> AsyncGenerator[bytes, None]:
                     finishing = True
                     pump.cancel()
                     saved = None
+                    parts = recorder.parts(text)
                     with contextlib.suppress(Exception):  # logged by the task
                         saved = await run_to_completion(
                             turn.app,
-                            _finish(turn, pump, lease_keeper, "partial", text, None),
+                            _finish(turn, pump, lease_keeper, "partial", text, None, parts),
                             STORING,
                         )
-                    yield b"".join(out) + _closing(turn, text, saved, StreamEnd())
+                    yield b"".join(out) + _closing(turn, recorder, text, saved, StreamEnd())
                     return
+                elif not isinstance(item, BaseException):  # reasoning, tool calls, steps
+                    out += recorder.render(item)
                 else:  # an exception: store what was produced, then say what happened
                     finishing = True
+                    parts = recorder.parts(text)
+                    produced = bool(text or parts)
                     if isinstance(item, Interrupted):  # not the provider's fault: `partial`
-                        status, error_text = ("partial" if text else None), str(item)
+                        status, error_text = ("partial" if produced else None), str(item)
                     else:  # the provider failed
                         watch.failed()
-                        status, error_text = ("error" if text else None), _safe_text(item)
+                        status, error_text = ("error" if produced else None), _safe_text(item)
+                    finish = _finish(turn, pump, lease_keeper, status, text, None, parts)
                     with contextlib.suppress(Exception):  # logged by the task; the error goes out
-                        await run_to_completion(
-                            turn.app, _finish(turn, pump, lease_keeper, status, text, None), STORING
-                        )
+                        await run_to_completion(turn.app, finish, STORING)
                     error = part({"type": "error", "errorText": error_text})
                     yield b"".join(out) + error + DONE
                     return
@@ -142,24 +153,35 @@ async def reply_events(turn: Turn) -> AsyncGenerator[bytes, None]:
         finishing = True
         end = end or StreamEnd()
         try:
-            saved = await run_to_completion(
-                turn.app, _finish(turn, pump, lease_keeper, "complete", text, end), STORING
-            )
+            finish = _finish(turn, pump, lease_keeper, "complete", text, end, recorder.parts(text))
+            saved = await run_to_completion(turn.app, finish, STORING)
         except Exception:  # logged by the task; e.g. the conversation was deleted meanwhile
             yield part({"type": "error", "errorText": "the reply could not be stored"}) + DONE
             return
-        yield _closing(turn, text, saved, end)
+        yield _closing(turn, recorder, text, saved, end)
     finally:
         forget()
         watch.closed()
         if not finishing:  # the client went away (CancelledError, or GeneratorExit at a yield)
             pump.cancel()
             status = "complete" if end is not None else "partial"
-            track(turn.app, _finish(turn, pump, lease_keeper, status, text, end), STORING)
+            parts = recorder.parts(text)
+            track(turn.app, _finish(turn, pump, lease_keeper, status, text, end, parts), STORING)
 
 
-def _closing(turn: Turn, text: list[str], saved: dict[str, Any] | None, end: StreamEnd) -> bytes:
-    closing = [] if text else [part({"type": "text-start", "id": TEXT_ID})]
+def _closing(
+    turn: Turn, recorder: Recorder, text: list[str], saved: dict[str, Any] | None, end: StreamEnd
+) -> bytes:
+    if recorder.framed:  # each step closed its own parts
+        closing = []
+    elif text:
+        closing = [*recorder.close(), part({"type": "text-end", "id": TEXT_ID})]
+    else:
+        closing = [
+            *recorder.close(),
+            part({"type": "text-start", "id": TEXT_ID}),
+            part({"type": "text-end", "id": TEXT_ID}),
+        ]
     if turn.title is not None and (named := turn.title.part()) is not None:
         closing.insert(0, part(named))  # ready in time: the client need not ask again
     metadata = {
@@ -171,7 +193,6 @@ def _closing(turn: Turn, text: list[str], saved: dict[str, Any] | None, end: Str
         "prompt": saved["prompt"] if saved else None,
     }
     closing += [
-        part({"type": "text-end", "id": TEXT_ID}),
         part({"type": "message-metadata", "messageMetadata": metadata}),
         part({"type": "finish", "finishReason": end.finish_reason}),
         DONE,
@@ -186,6 +207,7 @@ async def _finish(
     status: str | None,
     text: list[str],
     end: StreamEnd | None,
+    parts: list[dict[str, Any]],
 ) -> dict[str, Any] | None:
     """Wait for the provider to close, store the reply (unless `status` is None or nothing was
     produced by a stream cut short), which frees the conversation, then tell the observers."""
@@ -198,7 +220,7 @@ async def _finish(
         if turn.reservation is not None:
             tokens, usage = spent(turn.chat.messages, "".join(text), usage, status is not None)
             await turn.reservation.settle(tokens, turn.chat.model)  # under the id asked for
-        if status == "complete" or (status is not None and text):
+        if status == "complete" or (status is not None and (text or parts)):
             store = messages.insert(
                 db,
                 owner,
@@ -210,6 +232,7 @@ async def _finish(
                 usage=usage,
                 message_id=turn.assistant_id,
                 prompt=turn.prompt,
+                parts=parts,
             )
             if not turn.replaces:
                 saved = await store  # one statement is atomic: no BEGIN and COMMIT round trips

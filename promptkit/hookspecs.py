@@ -13,8 +13,8 @@ Three kinds of hook:
   then asked of the one plugin that registered the chat's model, never in hook order.
 - observers (`on_message_saved`, `shutdown`): every plugin is called; one plugin raising is
   logged with its name and never stops the others or the request.
-- `startup`, `register_routes` and `register_commands`: every plugin is called; one raising
-  stops start-up with its name.
+- `startup`, `register_tools`, `register_routes` and `register_commands`: every plugin is
+  called; one raising stops start-up with its name.
 """
 
 from __future__ import annotations
@@ -33,10 +33,15 @@ if TYPE_CHECKING:  # types only: the command line loads this module and must sta
         ChatRequest,
         Model,
         Principal,
+        ReasoningDelta,
         StoredFile,
         StreamEnd,
+        ToolCallDelta,
         Upload,
     )
+    from .tools import Tool
+
+    StreamItem = str | ReasoningDelta | ToolCallDelta | StreamEnd
 
 hookspec = pluggy.HookspecMarker("promptkit")
 
@@ -76,7 +81,7 @@ def register_models(register: Callable[[Model], None], app: Quart) -> Awaitable[
 @hookspec
 def complete_stream(
     chat: ChatRequest, app: Quart
-) -> AsyncIterator[str | StreamEnd] | Awaitable[AsyncIterator[str | StreamEnd] | None] | None:
+) -> AsyncIterator[StreamItem] | Awaitable[AsyncIterator[StreamItem] | None] | None:
     """Stream a reply to `chat`, a model you registered with `register_models`.
 
     Called by `POST /chat` for the plugin that registered `chat.model` only, once the model is
@@ -87,7 +92,12 @@ def complete_stream(
     `chat.max_tokens`: a token budget reserved exactly that much.
 
     The iterator yields each text delta as a `str` as soon as it arrives, then one `StreamEnd`
-    with the finish reason, the model that answered and the token usage when known. Raise
+    with the finish reason, the model that answered and the token usage when known. Besides
+    text it may yield `ReasoningDelta`s (the model's reasoning, shown apart) and, when
+    `chat.tools` is not empty, `ToolCallDelta`s: the model calling a tool. Send `chat.tools`
+    upstream in your provider's format; render the history's `tool_calls` and `tool` messages
+    in it too. End a step that called tools with `StreamEnd(finish_reason="tool-calls")`: the
+    kernel runs the tools and calls you again with their results appended. Raise
     `promptkit.ProviderError` with a message safe to show a user when the provider fails, before
     or during the stream; the kernel sends it as an `error` part and stores what was produced.
     The kernel may stop iterating at any time (the client went away): release the upstream
@@ -193,6 +203,20 @@ def startup(app: Quart) -> Awaitable[None] | None:
 @hookspec
 def shutdown(app: Quart) -> Awaitable[None] | None:
     """Release what `startup` made (close HTTP clients). Called once as the app stops serving."""
+
+
+@hookspec
+def register_tools(register: Callable[[Tool], None], app: Quart) -> Awaitable[None] | None:
+    """Register tools that models may call: `register(promptkit.Tool(name, description, input,
+    function))` for each.
+
+    Called once per app as it starts serving, after `startup`; may be `async def` (to list a
+    remote server's tools, say). A project's chats may call the tools it enabled
+    (`PATCH /projects/{id}` `{"tools": [...]}`), which `PROMPTKIT_TOOLS` may restrict. The
+    kernel validates the model's arguments against `input`, runs `function(input, context)`
+    with a timeout, and sends the result (or the error) back to the model. A name another
+    plugin registered, or raising, stops start-up with your plugin's name.
+    """
 
 
 @hookspec

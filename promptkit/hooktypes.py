@@ -29,9 +29,34 @@ class Principal:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A tool call the model made in an earlier step, as history: `arguments` is the JSON text."""
+
+    call_id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
 class ChatMessage:
-    role: Literal["system", "user", "assistant"]
+    """One upstream message. An assistant message may carry the `tool_calls` it made (its
+    `content` is then the text beside them, often empty); each call's result follows as a
+    `tool` message whose `tool_call_id` names the call and whose `content` is the result as
+    JSON text (an error result is `{"error": "..."}`)."""
+
+    role: Literal["system", "user", "assistant", "tool"]
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A tool the model may call: send it upstream in the provider's own format."""
+
+    name: str
+    description: str
+    input_schema: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +64,8 @@ class ChatRequest:
     """What a `complete_stream` provider is asked to answer.
 
     `messages` is ready to send upstream: the active prompt first (as `system`), then the history
-    oldest first, trimmed to the context budget, ending with the new user message.
+    oldest first, trimmed to the context budget, ending with the new user message (or, in a
+    later step of a tool loop, with the results of the tool calls the model just made).
     """
 
     model: str
@@ -49,6 +75,7 @@ class ChatRequest:
     # The reply's length cap (`PROMPTKIT_MAX_REPLY_TOKENS`): send it upstream, never exceed it.
     # A token budget reserves exactly this much for the reply.
     max_tokens: int | None = None
+    tools: tuple[ToolSpec, ...] = ()  # empty: send no tools, and expect no tool calls
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,10 +105,31 @@ class Model:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A `complete_stream` item: a fragment of a tool call the model is making.
+
+    The first fragment of a call names it (`call_id` and `name`); later ones carry only
+    `call_id` and more of `arguments`, the JSON text, to be appended. A provider that gets a
+    whole call at once yields one fragment with all of it. End the step with
+    `StreamEnd(finish_reason="tool-calls")`."""
+
+    call_id: str
+    arguments: str = ""
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReasoningDelta:
+    """A `complete_stream` item: a fragment of the model's reasoning text, shown apart."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class StreamEnd:
     """The last item a `complete_stream` iterator yields, after the text deltas."""
 
-    finish_reason: Literal["stop", "length"] = "stop"
+    finish_reason: Literal["stop", "length", "tool-calls"] = "stop"
     model: str | None = None
     usage: dict[str, int] | None = None
 

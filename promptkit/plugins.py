@@ -16,6 +16,7 @@ import pluggy
 from . import hookspecs
 from .errors import ApiError, AuthenticationError, ServiceUnavailable
 from .hooktypes import ChatMessage, ChatRequest, Model, Principal, StoredFile, StreamEnd, Upload
+from .tools import Registry, Tool, ToolRegistryError
 
 if TYPE_CHECKING:
     from quart import Blueprint, Quart, Request
@@ -344,6 +345,26 @@ class Plugins:
 
     async def shutdown(self) -> None:
         await self._notify("shutdown", app=self.app)
+
+    async def register_tools(self, registry: Registry) -> None:
+        """Fill `registry` with every plugin's tools; a clash or a failure stops start-up."""
+        for impl in _in_call_order(self.pm.hook.register_tools):
+
+            def register(tool: Tool, plugin: str = impl.plugin_name) -> None:
+                registry.register(tool, plugin)
+
+            try:
+                await _resolve(impl.function(**_args_for(impl, register=register, app=self.app)))
+            except ToolRegistryError as error:
+                raise PluginLoadError(str(error)) from error
+            except Exception as error:
+                raise PluginLoadError(
+                    f"plugin {impl.plugin_name!r} failed to register tools: {error}"
+                ) from error
+        try:
+            registry.check_allowed()
+        except ToolRegistryError as error:
+            raise PluginLoadError(str(error)) from error
 
     async def _notify(self, hook_name: str, **kwargs: Any) -> None:
         """Call every hookimpl, each under its own try: pluggy would stop at the first error."""

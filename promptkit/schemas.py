@@ -46,6 +46,9 @@ class ProjectIn(Body):
     name: Name
 
 
+ToolName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
 class PromptIn(Body):
     name: Name
     content: Content
@@ -68,6 +71,11 @@ class Patch(Body):
     `absent()`."""
 
 
+class ProjectPatch(Patch):
+    name: Name = absent()
+    tools: Annotated[list[ToolName], Field(max_length=128)] = absent()
+
+
 class PromptPatch(Patch):
     name: Name = absent()
     content: Content = absent()
@@ -84,6 +92,7 @@ class ConversationPatch(Patch):
 class Project(BaseModel):
     id: str
     name: str
+    tools: list[str]  # the registered tools its chats may call
     created_at: datetime
     updated_at: datetime
 
@@ -140,6 +149,9 @@ class Message(BaseModel):
     model: str | None
     usage: Usage | None
     prompt: MessagePrompt | None
+    # The AI SDK UIMessage parts, as the stream rendered them: `text`, `reasoning`,
+    # `step-start`, and `tool-<name>` with `toolCallId`, `state`, `input`, `output`/`errorText`.
+    parts: list[dict[str, Any]] = Field(default_factory=list)
     created_at: datetime
 
 
@@ -173,6 +185,12 @@ class TokenUsage(BaseModel):
     remaining: int | None
     resets_at: datetime | None
     by_model: dict[str, int]
+
+
+class ToolOut(BaseModel):
+    name: str
+    description: str
+    input_schema: dict[str, Any]
 
 
 class SearchHit(BaseModel):

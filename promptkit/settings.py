@@ -137,6 +137,11 @@ class Settings:
     stream_lease_seconds: float | None = None
     # An untitled conversation is named beside its first reply (`promptkit.titles`).
     titles: bool = True
+    # The tools any project may enable (PROMPTKIT_TOOLS); None: every registered tool.
+    tools: tuple[str, ...] | None = None
+    max_tool_steps: int = 8  # model calls in one reply, the one that answers in text included
+    tool_timeout: float = 30.0  # seconds one tool call may run
+    tool_max_output_bytes: int = 64 * 1024  # a bigger result goes to the model as an error
     # Everything else the environment holds, for plugins to read their own names from.
     environ: dict[str, str] = field(default_factory=dict, repr=False)
 
@@ -202,5 +207,13 @@ class Settings:
             stream_lease_seconds=_number(environ, "PROMPTKIT_STREAM_LEASE_SECONDS", 0.0, float)
             or None,
             titles=_switch(environ, "PROMPTKIT_TITLES", defaults.titles),
+            tools=_csv(environ["PROMPTKIT_TOOLS"]) if environ.get("PROMPTKIT_TOOLS") else None,
+            max_tool_steps=_number(
+                environ, "PROMPTKIT_MAX_TOOL_STEPS", defaults.max_tool_steps, int
+            ),
+            tool_timeout=_number(environ, "PROMPTKIT_TOOL_TIMEOUT", defaults.tool_timeout, float),
+            tool_max_output_bytes=_number(
+                environ, "PROMPTKIT_TOOL_MAX_OUTPUT_BYTES", defaults.tool_max_output_bytes, int
+            ),
             environ=environ,
         )

@@ -48,6 +48,10 @@ class Script:
     usage: dict[str, int] | None = None  # default: counted from the request and the reply
     raw: list[bytes] | None = None  # send these bytes as they are, one write each, instead
     hold: asyncio.Event | None = None  # wait for it before the first content (or the answer)
+    # Tool calls after the content: ("name", "arguments JSON text"), each with an id of its own,
+    # its arguments in two fragments; the stream then ends with finish_reason "tool_calls".
+    tool_calls: list[tuple[str, str]] | None = None
+    reasoning: list[str] | None = None  # `reasoning_content` deltas before the content
 
     def chunks(self) -> list[str]:
         if self.tokens is not None:
@@ -145,11 +149,13 @@ class FakeOpenAI:
             await response.write_eof()
             return response
         stream = _Chunks(body.get("model", "fake-model"))
-        tokens = script.chunks()
+        tokens = [] if script.tool_calls and script.tokens is None else script.chunks()
         try:
             await response.write(stream.event({"role": "assistant", "content": ""}))
             if script.hold is not None:
                 await script.hold.wait()
+            for thought in script.reasoning or ():
+                await response.write(stream.event({"reasoning_content": thought}))
             for index, token in enumerate(tokens):
                 if index == script.error_after:
                     await response.write(_sse({"error": _error_body("server_error", None)}))
@@ -163,7 +169,11 @@ class FakeOpenAI:
                     return response
                 await response.write(stream.event({"content": token}))
                 seen.chunks_sent += 1
-            await response.write(stream.event({}, finish_reason=script.finish_reason))
+            finish_reason = script.finish_reason
+            if script.tool_calls:
+                await _write_tool_calls(response, stream, script.tool_calls, len(self.received))
+                finish_reason = "tool_calls"
+            await response.write(stream.event({}, finish_reason=finish_reason))
             if (body.get("stream_options") or {}).get("include_usage"):
                 usage = script.usage or _count_usage(body, tokens)
                 await response.write(stream.usage(usage))
@@ -173,6 +183,18 @@ class FakeOpenAI:
         except (ConnectionError, RuntimeError):  # the client closed the connection mid-write
             seen.closed_early.set()
         return response
+
+
+async def _write_tool_calls(
+    response: web.StreamResponse, stream: _Chunks, calls: list[tuple[str, str]], request_number: int
+) -> None:
+    for index, (name, arguments) in enumerate(calls):
+        half = len(arguments) // 2
+        first = {"index": index, "id": f"call_{request_number}_{index}", "type": "function"}
+        first["function"] = {"name": name, "arguments": arguments[:half]}
+        await response.write(stream.event({"tool_calls": [first]}))
+        rest = {"index": index, "function": {"arguments": arguments[half:]}}
+        await response.write(stream.event({"tool_calls": [rest]}))
 
 
 async def _client_left(request: web.Request, delay: float) -> bool:

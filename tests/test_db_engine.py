@@ -19,6 +19,7 @@ def project(project_id: str) -> dict[str, object]:
         "id": project_id,
         "owner_id": "user_a",
         "name": "p",
+        "tools": [],
         "created_at": stamp,
         "updated_at": stamp,
     }

@@ -34,6 +34,8 @@ def server(start_server: StartServer, fake) -> Server:
     return start_server(
         PROMPTKIT_DISABLED_PLUGINS="clerk",  # the OpenAI plugin serves every model
         PROMPTKIT_MODEL="gpt-test",
+        # Declared, not listed: the fake runs in this process, which waits for the server.
+        PROMPTKIT_OPENAI_MODELS="gpt-test",
         OPENAI_BASE_URL=fake.base_url,
         OPENAI_API_KEY="sk-test",
     )

@@ -33,6 +33,8 @@ def environ(fake: FakeOpenAI, **more: str) -> dict[str, str]:
         "OPENAI_API_KEY": "sk-test",
         "PROMPTKIT_DISABLED_PLUGINS": "clerk",  # the test plugin authenticates; OpenAI answers
         "PROMPTKIT_MODEL": "gpt-test",
+        # Declared, not listed: the fake runs in this process, which waits for the servers.
+        "PROMPTKIT_OPENAI_MODELS": "gpt-test",
         "PROMPTKIT_STREAM_LEASE_SECONDS": "1.5",
         **more,
     }

@@ -11,7 +11,7 @@ async def test_create_read_rename_delete(client, auth):
     assert created.status_code == 201
     project = await created.get_json()
     assert project["name"] == "Launch"
-    assert set(project) == {"id", "name", "created_at", "updated_at"}
+    assert set(project) == {"id", "name", "tools", "created_at", "updated_at"}
     assert datetime.fromisoformat(project["created_at"]).tzinfo is not None
 
     read = await client.get(f"/projects/{project['id']}", headers=alice)

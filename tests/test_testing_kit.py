@@ -45,3 +45,24 @@ def test_the_reader_gives_the_parts_of_a_finished_stream():
 def test_the_reader_refuses_a_stream_that_did_not_end_once(body):
     with pytest.raises((AssertionError, ValueError)):
         read_ui_message_stream(body)
+
+
+def run_example_suite(name: str) -> str:
+    """An example package's own tests, run as its author runs them: its output."""
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+        cwd=EXAMPLE.parent / name,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert " passed" in done.stdout and "failed" not in done.stdout
+    return done.stdout
+
+
+@pytest.mark.parametrize("example", ["promptkit-tools", "promptkit-mcp"])
+def test_the_tool_examples_own_tests_pass_on_the_kit(example):
+    # promptkit-mcp's suite starts real MCP servers (stdio and streamable HTTP) with the SDK.
+    run_example_suite(example)

@@ -11,9 +11,9 @@ pooled; it lives in `app.extensions["promptkit_openai"]` from `startup` to `shut
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from promptkit import ChatMessage, ChatRequest, Model, StreamEnd, hookimpl
+from promptkit import ChatMessage, ChatRequest, Model, hookimpl
 
 from . import models
 
@@ -72,7 +72,7 @@ async def shutdown(app: Quart) -> None:
 
 
 @hookimpl
-def complete_stream(chat: ChatRequest, app: Quart) -> AsyncIterator[str | StreamEnd] | None:
+def complete_stream(chat: ChatRequest, app: Quart) -> AsyncIterator[Any] | None:
     client = app.extensions.get(EXTENSION)
     if client is None:  # shut down meanwhile
         return None

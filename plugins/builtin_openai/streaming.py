@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
-from promptkit import ChatRequest, ProviderError, StreamEnd
+from promptkit import (
+    ChatMessage,
+    ChatRequest,
+    ProviderError,
+    ReasoningDelta,
+    StreamEnd,
+    ToolCallDelta,
+)
 
 from .models import is_reasoning
 
@@ -30,13 +37,18 @@ log = logging.getLogger(__name__)
 
 async def stream_chat(
     client: openai.AsyncOpenAI, chat: ChatRequest
-) -> AsyncIterator[str | StreamEnd]:
+) -> AsyncIterator[str | ReasoningDelta | ToolCallDelta | StreamEnd]:
     import httpx2
     import openai
 
     body: dict[str, Any] = {
         "model": chat.model,
-        "messages": [{"role": m.role, "content": m.content} for m in chat.messages],
+        "messages": [
+            {"role": m.role, "content": m.content}
+            if not m.tool_calls and m.tool_call_id is None
+            else _tool_message(m)
+            for m in chat.messages
+        ],
         "stream": True,
         "stream_options": {"include_usage": True},
     }
@@ -44,6 +56,18 @@ async def stream_chat(
         # OpenAI's reasoning models refuse `max_tokens`; compatible servers know only it.
         cap = "max_completion_tokens" if is_reasoning(chat.model) else "max_tokens"
         body[cap] = chat.max_tokens
+    if chat.tools:
+        body["tools"] = [
+            {
+                "type": "function",
+                "function": {
+                    "name": tool.name,
+                    "description": tool.description,
+                    "parameters": tool.input_schema,
+                },
+            }
+            for tool in chat.tools
+        ]
     reply = _Reply(chat.model)
     response: httpx2.Response | None = None
     try:
@@ -63,6 +87,10 @@ async def stream_chat(
                 if payload.startswith("[DONE]"):
                     break
                 delta = reply.take(orjson.loads(payload))
+                if reply.other:  # reasoning and tool calls, which precede the chunk's text
+                    for item in reply.other:
+                        yield item
+                    reply.other.clear()
                 if delta:
                     yield delta
             # anything else is a comment (": ping") or a field chat completions do not use
@@ -110,6 +138,8 @@ class _Reply:
         self.finish_reason: str | None = None
         self.usage: dict[str, int] | None = None
         self.done = False
+        self.other: list[ReasoningDelta | ToolCallDelta] = []  # what a chunk held besides text
+        self._calls: dict[int, str] = {}  # a tool call's id by its `index` in the stream
 
     def take(self, chunk: dict[str, Any]) -> str:
         """The text of one chunk; remembers the rest."""
@@ -118,7 +148,10 @@ class _Reply:
             raise ProviderError("the model provider failed while answering")
         text = ""
         for choice in chunk.get("choices") or ():
-            text += (choice.get("delta") or {}).get("content") or ""
+            delta = choice.get("delta") or {}
+            text += delta.get("content") or ""
+            if len(delta) > 2 or "content" not in delta:  # more than role and content
+                self._take_other(delta)
             self.finish_reason = choice.get("finish_reason") or self.finish_reason
         if self.finish_reason:
             self.done = True  # some servers omit [DONE]; a finish reason is as good
@@ -131,9 +164,51 @@ class _Reply:
         self.model = chunk.get("model") or self.model
         return text
 
+    def _take_other(self, delta: dict[str, Any]) -> None:
+        # vLLM, Ollama and DeepSeek send reasoning under one of these two names.
+        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+        if isinstance(reasoning, str) and reasoning:
+            self.other.append(ReasoningDelta(reasoning))
+        for call in delta.get("tool_calls") or ():
+            index = int(call.get("index") or 0)
+            function = call.get("function") or {}
+            arguments = function.get("arguments") or ""
+            if index not in self._calls:  # the first fragment of a call has its id and name
+                self._calls[index] = call.get("id") or f"call_{index}"
+                name = function.get("name") or ""
+                self.other.append(ToolCallDelta(self._calls[index], arguments, name))
+            elif arguments:
+                self.other.append(ToolCallDelta(self._calls[index], arguments))
+
     def end(self) -> StreamEnd:
-        reason: Literal["stop", "length"] = "length" if self.finish_reason == "length" else "stop"
+        reason: Literal["stop", "length", "tool-calls"] = _REASONS.get(
+            self.finish_reason or "", "stop"
+        )
         return StreamEnd(finish_reason=reason, model=self.model, usage=self.usage)
+
+
+_REASONS: dict[str, Literal["stop", "length", "tool-calls"]] = {
+    "length": "length",
+    "tool_calls": "tool-calls",
+}
+
+
+def _tool_message(message: ChatMessage) -> dict[str, Any]:
+    """An assistant message with its tool calls, or a tool result, as Chat Completions has them."""
+    if message.role == "tool":
+        return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
+    return {
+        "role": "assistant",
+        "content": message.content or None,
+        "tool_calls": [
+            {
+                "id": call.call_id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments},
+            }
+            for call in message.tool_calls
+        ],
+    }
 
 
 def _status_message(error: openai.APIStatusError, model: str) -> str:

@@ -11,6 +11,7 @@ from . import projects
 from .engine import Database, Prepared, new_id, now
 from .pagination import fetch_page
 from .tables import conversations, messages, prompts
+from .tables import projects as projects_table
 
 COLUMNS = (
     conversations.c.id,
@@ -154,6 +155,16 @@ TAKE_LEASE = Prepared(
             _active_prompt(column).label(f"system_prompt_{column.key}")
             for column in (prompts.c.content, prompts.c.id, prompts.c.version)
         ),
+        # The tools the project enabled, by the bound id too.
+        sa.select(projects_table.c.tools)
+        .where(
+            projects_table.c.id
+            == sa.select(conversations.c.project_id)
+            .where(conversations.c.id == sa.bindparam("conversation_id"))
+            .scalar_subquery()
+        )
+        .scalar_subquery()
+        .label("project_tools"),
     )
 )
 RENEW_LEASE = Prepared(
@@ -177,6 +188,7 @@ class TakenLease(NamedTuple):
     conversation: dict[str, Any]
     newest_message_id: str | None  # to check a history read done alongside the lease
     system_prompt: SystemPrompt | None  # the project's active prompt, if there is one
+    tools: list[str] = []  # the names of the tools the project enabled
 
 
 async def take_stream_lease(
@@ -208,7 +220,8 @@ async def take_stream_lease(
         conversation.pop(f"system_prompt_{key}") for key in ("content", "id", "version")
     )
     system = SystemPrompt(content, prompt_id, version) if prompt_id is not None else None
-    return TakenLease(conversation, newest, system)
+    tools = conversation.pop("project_tools")
+    return TakenLease(conversation, newest, system, tools or [])
 
 
 async def renew_stream_lease(

@@ -22,6 +22,7 @@ COLUMNS = (
     messages.c.prompt_id,
     messages.c.prompt_version,
     messages.c.prompt_variables,
+    messages.c.parts,
     messages.c.created_at,
 )
 
@@ -46,7 +47,13 @@ INSERT = Prepared(
     .returning(messages.c.id)
 )
 RECENT = Prepared(
-    sa.select(messages.c.id, messages.c.role, messages.c.content)
+    sa.select(
+        messages.c.id,
+        messages.c.role,
+        messages.c.content,
+        # As JSON text, decoded only by a turn that has tools (`tool_loop.history`).
+        sa.type_coerce(messages.c.parts, sa.Text).label("parts"),
+    )
     .where(
         messages.c.conversation_id == sa.bindparam("conversation_id"),
         messages.c.owner_id == sa.bindparam("owner_id"),
@@ -90,9 +97,11 @@ async def insert(
     usage: dict[str, int] | None = None,
     message_id: str | None = None,
     prompt: tuple[str, int, dict[str, str]] | None = None,
+    parts: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Store one message; returns it as the API shapes it. `prompt` is the id, version and
-    filled variables of the system prompt that an assistant message was answered by.
+    filled variables of the system prompt that an assistant message was answered by. `parts`
+    defaults to one text part holding `content`.
     NotFound when the owner's conversation is gone (deleted meanwhile): nothing is written."""
     row = {
         "id": message_id or new_id("msg"),
@@ -105,6 +114,7 @@ async def insert(
         "prompt_id": prompt[0] if prompt else None,
         "prompt_version": prompt[1] if prompt else None,
         "prompt_variables": (prompt[2] or None) if prompt else None,
+        "parts": [{"type": "text", "text": content}] if parts is None and content else parts or [],
         "created_at": now(),
     }
     if not await db.run(INSERT, owner_id=owner_id, **row):
@@ -115,7 +125,8 @@ async def insert(
 async def recent(
     db: Database, owner_id: str, conversation_id: str, *, limit: int
 ) -> list[dict[str, Any]]:
-    """The newest `limit` messages of a conversation, newest first: `id`, `role`, `content`.
+    """The newest `limit` messages of a conversation, newest first: `id`, `role`, `content`,
+    and `parts` as JSON text.
 
     Only what a chat turn reads: this runs before every reply, over up to `limit` rows.
     """

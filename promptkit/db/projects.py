@@ -10,7 +10,13 @@ from .engine import Database, new_id, now
 from .pagination import fetch_page
 from .tables import projects
 
-COLUMNS = (projects.c.id, projects.c.name, projects.c.created_at, projects.c.updated_at)
+COLUMNS = (
+    projects.c.id,
+    projects.c.name,
+    projects.c.tools,
+    projects.c.created_at,
+    projects.c.updated_at,
+)
 
 
 def _mine(owner_id: str, project_id: str) -> sa.ColumnElement[bool]:
@@ -20,8 +26,8 @@ def _mine(owner_id: str, project_id: str) -> sa.ColumnElement[bool]:
 async def create(db: Database, owner_id: str, name: str) -> dict[str, Any]:
     stamp = now()
     row = {"id": new_id("prj"), "name": name, "created_at": stamp, "updated_at": stamp}
-    await db.execute(sa.insert(projects).values(owner_id=owner_id, **row))
-    return row
+    await db.execute(sa.insert(projects).values(owner_id=owner_id, tools=[], **row))
+    return {**row, "tools": []}
 
 
 async def list_page(
@@ -35,11 +41,14 @@ async def get(db: Database, owner_id: str, project_id: str) -> dict[str, Any] | 
     return await db.fetch_one(sa.select(*COLUMNS).where(_mine(owner_id, project_id)))
 
 
-async def rename(db: Database, owner_id: str, project_id: str, name: str) -> dict[str, Any] | None:
+async def update(
+    db: Database, owner_id: str, project_id: str, changes: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Set `name` and/or `tools` (a list of tool names); None when the owner has no such project."""
     query = (
         sa.update(projects)
         .where(_mine(owner_id, project_id))
-        .values(name=name, updated_at=now())
+        .values(**changes, updated_at=now())
         .returning(*COLUMNS)
     )
     return await db.fetch_one(query)

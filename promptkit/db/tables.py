@@ -37,6 +37,8 @@ projects = sa.Table(
     sa.Column("id", ID, primary_key=True),
     sa.Column("owner_id", OWNER, nullable=False),
     sa.Column("name", sa.String(NAME_MAX), nullable=False),
+    # The names of the registered tools the project's chats may call.
+    sa.Column("tools", sa.JSON, nullable=False, server_default="[]"),
     _timestamp("created_at"),
     _timestamp("updated_at"),
     sa.Index("ix_projects_owner_created", "owner_id", "created_at", "id"),
@@ -118,6 +120,8 @@ messages = sa.Table(
     sa.Column("prompt_id", ID, nullable=True),
     sa.Column("prompt_version", sa.Integer, nullable=True),
     sa.Column("prompt_variables", sa.JSON, nullable=True),
+    # The AI SDK UIMessage parts (text, reasoning, tool calls, step starts); `content` is the text.
+    sa.Column("parts", sa.JSON, nullable=False, server_default="[]"),
     _timestamp("created_at"),
     # The order of a conversation: given by the database as each row is inserted (an identity
     # on PostgreSQL, a trigger on SQLite; see migration 0005), never by a process's clock.

@@ -9,7 +9,8 @@ from quart_schema import validate_querystring, validate_request, validate_respon
 
 from .. import context
 from ..db import projects as q
-from ..schemas import ListQuery, Page, Project, ProjectIn
+from ..errors import ValidationFailed
+from ..schemas import ListQuery, Page, Project, ProjectIn, ProjectPatch
 from . import files, found, page
 
 blueprint = Blueprint("projects", __name__)
@@ -42,11 +43,23 @@ async def get_project(project_id: str) -> dict[str, Any]:
 
 
 @blueprint.patch("/projects/<id:project_id>")
-@validate_request(ProjectIn)
+@validate_request(ProjectPatch)
 @validate_response(Project)
-async def rename_project(project_id: str, data: ProjectIn) -> dict[str, Any]:
-    """Rename a project."""
-    row = await q.rename(context.db(), context.principal().user_id, project_id, data.name)
+async def update_project(project_id: str, data: ProjectPatch) -> dict[str, Any]:
+    """Rename a project, or choose the tools its chats may call (names from `GET /tools`)."""
+    changes = data.model_dump(exclude_unset=True)
+    if "tools" in changes:
+        registry = context.app().tools
+        unknown = [name for name in changes["tools"] if registry.get(name) is None]
+        if unknown:
+            raise ValidationFailed(
+                f"no such tool: {', '.join(unknown)} (GET /tools lists them)",
+                details=[{"loc": ["tools"], "msg": f"unknown tool {name!r}"} for name in unknown],
+            )
+        changes["tools"] = list(dict.fromkeys(changes["tools"]))  # each once, in the given order
+    if not changes:
+        raise ValidationFailed("send the project's new name or tools")
+    row = await q.update(context.db(), context.principal().user_id, project_id, changes)
     return found(row, "project")
 
 
