@@ -1,6 +1,6 @@
 """Streamed replies through promptkit versus straight from the upstream, side by side.
 
-One run starts the tests' fake OpenAI-compatible server (tests/fake_openai.py) and promptkit
+One run starts the fake OpenAI-compatible server (`promptkit.testing.fake_openai`) and promptkit
 (Hypercorn, SQLite, builtin_openai pointed at the fake) as two processes, then streams the same
 reply both ways and prints a table: time to first token, whole-reply time, and the CPU that
 each server process spent per reply (read from /proc, so Linux only).
@@ -148,7 +148,7 @@ def bench(args: argparse.Namespace) -> None:
     workdir = tempfile.mkdtemp(prefix="promptkit-bench-")
     python = sys.executable
     upstream = subprocess.Popen(
-        [python, str(ROOT / "tests" / "fake_openai.py"), "--port", str(upstream_port),
+        [python, "-m", "promptkit.testing.fake_openai", "--port", str(upstream_port),
          "--tokens", str(args.tokens), "--delay", str(args.delay)],
         stdout=subprocess.DEVNULL,
     )  # fmt: skip

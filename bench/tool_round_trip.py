@@ -3,7 +3,7 @@
     python bench/tool_round_trip.py [--replies 200]
 
 The app runs in-process on a fresh SQLite file with Quart's test client (no HTTP server), the
-fake OpenAI server (tests/fake_openai.py) in the same process answers at once, and a tool
+fake OpenAI server (`promptkit.testing.fake_openai`) in the same process answers at once, and a tool
 `add` is registered by a plugin. Two kinds of reply, each `--replies` times, one after the
 other: a text-only reply (one upstream call) and a reply that calls `add` once and then
 answers (two upstream calls). CPU is `time.process_time()` over the whole process, so the

@@ -66,3 +66,21 @@ def run_example_suite(name: str) -> str:
 def test_the_tool_examples_own_tests_pass_on_the_kit(example):
     # promptkit-mcp's suite starts real MCP servers (stdio and streamable HTTP) with the SDK.
     run_example_suite(example)
+
+
+async def test_the_kit_points_an_app_at_its_fake_openai(make_app, auth, promptkit_fake_openai):
+    from promptkit.testing import chat
+    from promptkit.testing.fake_openai import Script
+
+    fake = promptkit_fake_openai
+    fake.queue(Script(reply="Scripted for this test"))
+    environ = {
+        "OPENAI_BASE_URL": fake.base_url,
+        "OPENAI_API_KEY": "sk-kit",
+        "PROMPTKIT_OPENAI_MODELS": "gpt-4.1-mini",
+    }
+    app = make_app(environ=environ)
+    async with app.test_app():
+        parts = await chat(app.test_client(), auth("alice"), "hi", model="gpt-4.1-mini")
+    assert text_of(parts) == "Scripted for this test"
+    assert fake.last.body["messages"][-1] == {"role": "user", "content": "hi"}

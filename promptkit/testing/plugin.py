@@ -69,6 +69,17 @@ if find_spec("pytest_asyncio") is not None:
         async with app.test_app():
             yield app
 
+    @pytest_asyncio.fixture
+    async def promptkit_fake_openai() -> AsyncIterator[Any]:
+        """A scriptable OpenAI-compatible server on a loopback port (`FakeOpenAI`): point the
+        app at it with `OPENAI_BASE_URL=fake.base_url` in `promptkit_environ`, queue
+        `Script(...)`s, and read what it received."""
+        from .fake_openai import FakeOpenAI
+
+        fake = await FakeOpenAI().start()
+        yield fake
+        await fake.close()
+
     @pytest.fixture
     def promptkit_client(promptkit_app: PromptkitApp) -> Any:
         return promptkit_app.test_client()
