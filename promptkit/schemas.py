@@ -226,6 +226,20 @@ OPENAPI_RESPONSES = "promptkit_openapi_responses"
 View = TypeVar("View")
 
 
+# One event of a `text/event-stream` answer, as OpenAPI tools read each event: its `data` is
+# a UI message stream part as JSON text, or the literal `[DONE]` that ends the stream.
+SSE_EVENT = {
+    "type": "object",
+    "properties": {
+        "data": {"type": "string"},
+        "event": {"type": "string"},
+        "id": {"type": "string"},
+        "retry": {"type": "integer"},
+    },
+    "required": ["data"],
+}
+
+
 def document_raw_responses(responses: dict[int, dict[str, Any]]) -> Callable[[View], View]:
     def decorate(view: View) -> View:
         setattr(view, OPENAPI_RESPONSES, responses)

@@ -111,7 +111,9 @@ async def test_a_client_that_leaves_right_after_its_request_is_noticed(server, f
     assert status == 200
     first = fake.received[0]
     if first.body["messages"][-1]["content"] == "hi":  # the left request reached the provider
-        await asyncio.wait_for(first.closed_early.wait(), timeout=1)
+        # Closed at once when it works; left open, it would complete at 5 s instead. The bound is
+        # loose for a loaded machine, and still well inside those 5 s.
+        await asyncio.wait_for(first.closed_early.wait(), timeout=4)
         assert not first.completed
     replies = [m for m in await stored(server, auth, conversation) if m["role"] == "assistant"]
     assert [m["content"] for m in replies if m["status"] == "complete"] == ["later"]
@@ -131,7 +133,7 @@ async def test_a_client_that_leaves_before_reading_a_byte_stores_partial(server,
     left_at = time.monotonic()
 
     await asyncio.wait_for(fake.last.closed_early.wait(), timeout=2)
-    assert time.monotonic() - left_at < 1
+    assert time.monotonic() - left_at < 2  # the upstream would take 5 s to finish
     assert not fake.last.completed
     deadline = time.monotonic() + 2
     while len(messages := await stored(server, auth, conversation)) < 2:

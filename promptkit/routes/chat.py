@@ -14,7 +14,7 @@ from ..chat import Ask, start_turn
 from ..errors import ValidationFailed
 from ..prompt_variables import NAME
 from ..ratelimit import chat_limited
-from ..schemas import Body, Content, Name, document_raw_responses
+from ..schemas import SSE_EVENT, Body, Content, Name, document_raw_responses
 
 blueprint = Blueprint("chat", __name__)
 
@@ -82,7 +82,7 @@ _content = TypeAdapter(Content)
 STREAM_RESPONSE = {
     "description": "The reply, as Server-Sent Events of the AI SDK UI message stream (v1),"
     " ending with `data: [DONE]`.",
-    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    "content": {"text/event-stream": {"schema": SSE_EVENT}},
 }
 
 

@@ -9,14 +9,14 @@ from quart_schema import validate_response
 
 from .. import context
 from ..chat_stream import HEADERS
-from ..schemas import Message, document_raw_responses
+from ..schemas import SSE_EVENT, Message, document_raw_responses
 
 blueprint = Blueprint("replies", __name__)
 
 RESUMED_STREAM = {
     "description": "The reply in flight, replayed from its `start` part and then live, as the"
     " UI message stream of `POST /chat`, ending with `data: [DONE]`.",
-    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    "content": {"text/event-stream": {"schema": SSE_EVENT}},
 }
 NOTHING = {"description": "No reply is in flight in this conversation; no body"}
 
