@@ -93,7 +93,7 @@ def create_app(settings: Settings | None = None, *, plugins: Iterable[object] = 
     app.plugins = Plugins(
         build_plugin_manager(settings.disabled_plugins, plugins),
         app,
-        trace=settings.environ.get("PROMPTKIT_TRACE_PLUGINS", "").lower() in ("1", "true", "on"),
+        trace=settings.trace_plugins,
     )
     app.replies = Replies(app)
     app.models = Registry(

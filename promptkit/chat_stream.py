@@ -19,7 +19,6 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
-import orjson
 from quart import Response
 
 from . import graceful
@@ -31,7 +30,7 @@ from .errors import ProviderError
 from .hooktypes import StreamEnd
 from .metrics import metrics
 from .tasks import run_to_completion, track
-from .tool_loop import Recorder
+from .tool_loop import Recorder, part  # one encoder of a stream part, shared
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +70,6 @@ async def _resume(first: bytes, events: AsyncGenerator[bytes, None]) -> AsyncIte
             yield chunk
     finally:
         await events.aclose()
-
-
-def part(data: dict[str, Any]) -> bytes:
-    return b"data: " + orjson.dumps(data) + b"\n\n"
 
 
 async def reply_events(turn: Turn) -> AsyncGenerator[bytes, None]:

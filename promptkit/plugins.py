@@ -107,13 +107,17 @@ def describe_plugins(pm: Any) -> list[dict[str, Any]]:
     return rows
 
 
+def _blueprints(answer: Any) -> list[Any]:
+    """What a `register_routes` hookimpl returned, as a list: one blueprint, a list, or None."""
+    return answer if isinstance(answer, list) else [answer] if answer else []
+
+
 def _routes_of(plugin: object) -> list[str]:
     """`METHOD /path` of each route a plugin adds, read off a throwaway app."""
     from quart import Quart
 
     probe = Quart("probe")
-    answer = plugin.register_routes()  # type: ignore[attr-defined]
-    for blueprint in answer if isinstance(answer, list) else [answer] if answer else []:
+    for blueprint in _blueprints(plugin.register_routes()):  # type: ignore[attr-defined]
         probe.register_blueprint(blueprint)
     return sorted(
         f"{method} {rule.rule}"
@@ -330,8 +334,7 @@ class Plugins:
                 answer = impl.function(**_args_for(impl))
             except Exception as error:
                 raise PluginLoadError(f"plugin {impl.plugin_name!r}: {error}") from error
-            blueprints = answer if isinstance(answer, list) else [answer] if answer else []
-            found.extend((impl.plugin_name, blueprint) for blueprint in blueprints)
+            found.extend((impl.plugin_name, blueprint) for blueprint in _blueprints(answer))
         return found
 
     async def startup(self) -> None:

@@ -137,6 +137,8 @@ class Settings:
     stream_lease_seconds: float | None = None
     # An untitled conversation is named beside its first reply (`promptkit.titles`).
     titles: bool = True
+    # Every hook call logged with its plugins, outcome and time (`plugins._traced`).
+    trace_plugins: bool = False
     # The tools any project may enable (PROMPTKIT_TOOLS); None: every registered tool.
     tools: tuple[str, ...] | None = None
     max_tool_steps: int = 8  # model calls in one reply, the one that answers in text included
@@ -207,6 +209,7 @@ class Settings:
             stream_lease_seconds=_number(environ, "PROMPTKIT_STREAM_LEASE_SECONDS", 0.0, float)
             or None,
             titles=_switch(environ, "PROMPTKIT_TITLES", defaults.titles),
+            trace_plugins=_switch(environ, "PROMPTKIT_TRACE_PLUGINS", defaults.trace_plugins),
             tools=_csv(environ["PROMPTKIT_TOOLS"]) if environ.get("PROMPTKIT_TOOLS") else None,
             max_tool_steps=_number(
                 environ, "PROMPTKIT_MAX_TOOL_STEPS", defaults.max_tool_steps, int

@@ -335,7 +335,10 @@ async def test_observers_get_the_apis_json_shapes_in_a_real_chat(make_app, auth)
 
 
 async def test_tracing_logs_every_hook_call_without_its_values(make_app, auth, caplog):
-    app = make_app(environ={"PROMPTKIT_TRACE_PLUGINS": "1"})
+    from promptkit.settings import Settings
+
+    assert Settings.from_env({"PROMPTKIT_TRACE_PLUGINS": "1"}).trace_plugins
+    app = make_app(trace_plugins=True)
     token = auth("alice")
     with caplog.at_level(logging.INFO, logger="promptkit.plugins.trace"):
         async with app.test_app():

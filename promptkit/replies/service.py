@@ -25,12 +25,13 @@ import orjson
 from quart import Response
 
 from ..chat import LEASE_SECONDS, Turn
-from ..chat_stream import DONE, HEADERS, PING, TEXT_ID, part, reply_events, stream_response
+from ..chat_stream import DONE, HEADERS, PING, TEXT_ID, reply_events, stream_response
 from ..db import conversations
 from ..db import replies as replies_db
 from ..errors import NotFound, ServiceUnavailable
 from ..hooktypes import Principal
 from ..tasks import track
+from ..tool_loop import part
 from .redis_log import REDIS_ERRORS, RedisLog
 from .running import Running
 
