@@ -27,6 +27,7 @@ from promptkit import Attachment, ChatMessage
 
 PDF = "application/pdf"
 CHUNK_BYTES = 48 * 1024  # a multiple of 3: each chunk's base64 needs no padding
+SEND_BYTES = 256 * 1024  # what the body gathers before each write
 
 
 @dataclass(frozen=True)
@@ -53,13 +54,20 @@ class Body:
         return self._chunks()
 
     async def _chunks(self) -> AsyncIterator[bytes]:
+        # Small pieces are sent together: each write is a trip through the transport.
+        pending = bytearray()
         for piece in self._pieces:
             if isinstance(piece, bytes):
-                yield piece
-            else:
-                yield piece.prefix
-                async for chunk in base64_chunks(piece.attachment):
-                    yield chunk
+                pending += piece
+                continue
+            pending += piece.prefix
+            async for chunk in base64_chunks(piece.attachment):
+                pending += chunk
+                if len(pending) >= SEND_BYTES:
+                    yield bytes(pending)
+                    pending.clear()
+        if pending:
+            yield bytes(pending)
 
 
 async def base64_chunks(attachment: Attachment) -> AsyncIterator[bytes]:
