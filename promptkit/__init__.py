@@ -7,6 +7,7 @@ import pluggy
 
 from .errors import AuthenticationError, Conflict, ProviderError, ServiceUnavailable
 from .hooktypes import (
+    Attachment,
     Capabilities,
     ChatMessage,
     ChatRequest,
@@ -19,6 +20,7 @@ from .hooktypes import (
     ToolCallDelta,
     ToolSpec,
     Upload,
+    is_text_media_type,
     public_route,
 )
 from .tools import Tool, ToolContext
@@ -28,6 +30,7 @@ __version__ = "0.1.0"
 hookimpl = pluggy.HookimplMarker("promptkit")
 
 __all__ = [
+    "Attachment",
     "AuthenticationError",
     "Capabilities",
     "ChatMessage",
@@ -48,5 +51,6 @@ __all__ = [
     "Upload",
     "__version__",
     "hookimpl",
+    "is_text_media_type",
     "public_route",
 ]

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from limits import parse
 
+from .attachments import context_chars
 from .errors import BudgetExhausted
 from .hooktypes import ChatMessage
 
@@ -46,8 +47,15 @@ def estimate_tokens(text: str) -> int:
 
 
 def estimate_prompt(messages: Sequence[ChatMessage]) -> int:
-    # The chat format's few tokens per message (role, separators) and for the reply's priming.
-    return sum(estimate_tokens(m.content) + 4 for m in messages) + 3
+    # The chat format's few tokens per message (role, separators) and for the reply's priming;
+    # an attachment as the characters it costs the context budget, at three a token.
+    return (
+        sum(
+            estimate_tokens(m.content) + 4 + sum(-(-context_chars(a) // 3) for a in m.attachments)
+            for m in messages
+        )
+        + 3
+    )
 
 
 @dataclass(frozen=True)

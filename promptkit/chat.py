@@ -13,11 +13,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import prompt_variables, titles, tool_loop
+from . import attachments, prompt_variables, titles, tool_loop
 from .budget import Reservation, estimate_prompt
 from .db import conversations, files, messages, new_id
 from .errors import Conflict, NotFound, ValidationFailed
 from .hooktypes import (
+    Attachment,
     ChatMessage,
     ChatRequest,
     Model,
@@ -47,6 +48,7 @@ class Ask:
     text: str | None  # None: answer the last user message again ("regenerate-message")
     model: str | None = None
     prompt_variables: dict[str, str] = field(default_factory=dict)
+    files: tuple[attachments.AttachedFile, ...] = ()  # attached to the new message
 
 
 @dataclass
@@ -163,6 +165,13 @@ async def _prepare(
         text: str = user_message["content"]
     else:
         text = ask.text
+    # The files of the history and of the new message, all checked before anything is stored.
+    asked_again = [user_message] if user_message is not None else []
+    files_of = await attachments.of_history(app, principal, model, [*newest_first, *asked_again])
+    if user_message is None:
+        attached = await attachments.attach(app, principal, conversation, model, ask.files)
+    else:
+        attached = files_of.get(user_message["id"], ())
 
     system, prompt = None, None
     if active is not None:
@@ -180,6 +189,8 @@ async def _prepare(
             text,
             app.settings.context_budget_chars,
             expand=tool_loop.expand_history if tools else None,
+            files_of=files_of,
+            new_files=attached,
         ),
         user_id=owner,
         conversation_id=conversation["id"],
@@ -214,8 +225,15 @@ async def _prepare(
     pump = Pump(stream)
     try:
         if user_message is None:
+            parts = [{"type": "text", "text": text}, *map(attachments.file_part, attached)]
             user_message = await messages.insert(
-                db, owner, conversation["id"], role="user", content=text, status="complete"
+                db,
+                owner,
+                conversation["id"],
+                role="user",
+                content=text,
+                status="complete",
+                parts=parts,
             )
             await app.plugins.message_saved(user_message, conversation, principal)
     except BaseException:
@@ -266,6 +284,8 @@ def build_messages(
     budget_chars: int,
     *,
     expand: tool_loop.ExpandHistory | None = None,
+    files_of: dict[str, tuple[Attachment, ...]] | None = None,
+    new_files: tuple[Attachment, ...] = (),
 ) -> list[ChatMessage]:
     """The upstream messages: system prompt, the history that fits the budget, the new message.
 
@@ -273,17 +293,20 @@ def build_messages(
     dropped oldest first. `history` is oldest first; empty replies (a stream that failed before
     its first token) carry nothing and are skipped. `expand` (a turn with tools) turns an
     assistant row into its messages, tool calls and results included; without it the
-    history is the text alone.
+    history is the text alone. `files_of` gives the files of user rows by id, `new_files` the
+    new message's; each costs the budget `attachments.context_chars`.
     """
-    used = len(system or "") + len(new_text)
+    files_of = files_of or {}
+    used = len(system or "") + len(new_text) + sum(map(attachments.context_chars, new_files))
     kept: list[list[ChatMessage]] = []
     for row in reversed(history):
         if expand is not None and row["role"] == "assistant":
             turn = expand(row)
             used += sum(map(tool_loop.message_size, turn))
         elif row["content"]:
-            turn = [ChatMessage(role=row["role"], content=row["content"])]
-            used += len(row["content"])
+            files = files_of.get(row.get("id", ""), ())
+            turn = [ChatMessage(role=row["role"], content=row["content"], attachments=files)]
+            used += len(row["content"]) + sum(map(attachments.context_chars, files))
         else:
             continue
         if used > budget_chars:
@@ -299,7 +322,7 @@ def build_messages(
     return [
         *head,
         *(message for turn in kept for message in turn),
-        ChatMessage(role="user", content=new_text),
+        ChatMessage(role="user", content=new_text, attachments=new_files),
     ]
 
 

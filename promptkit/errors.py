@@ -85,6 +85,12 @@ class UnknownModel(ValidationFailed):
     code = "unknown_model"
 
 
+class UnsupportedAttachment(ValidationFailed):
+    """A file attached to a chat is of a media type that the chosen model cannot read."""
+
+    code = "unsupported_attachment"
+
+
 class BudgetExhausted(RateLimited):
     """The caller's token budget cannot hold this reply's worst case until the window ends."""
 

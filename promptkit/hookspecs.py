@@ -96,7 +96,11 @@ def complete_stream(
     text it may yield `ReasoningDelta`s (the model's reasoning, shown apart) and, when
     `chat.tools` is not empty, `ToolCallDelta`s: the model calling a tool. Send `chat.tools`
     upstream in your provider's format; render the history's `tool_calls` and `tool` messages
-    in it too. End a step that called tools with `StreamEnd(finish_reason="tool-calls")`: the
+    in it too. A user message may carry `attachments`: files the model reads (their media types
+    are among the model's registered `Capabilities.attachments`); send each in your provider's
+    format beside the message's text, reading the bytes with `attachment.chunks()` (text-like
+    files, `attachment.is_text`, as text). End a step that called tools with
+    `StreamEnd(finish_reason="tool-calls")`: the
     kernel runs the tools and calls you again with their results appended. Raise
     `promptkit.ProviderError` with a message safe to show a user when the provider fails, before
     or during the stream; the kernel sends it as an `error` part and stores what was produced.

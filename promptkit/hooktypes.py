@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -38,16 +38,81 @@ class ToolCall:
 
 
 @dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file attached to a user message, already checked: the caller's own, in the project,
+    of a media type the chosen model reads (`Capabilities.attachments`).
+
+    `stored` says where the bytes are (`provider` "openai" with its file id, "local", or a
+    `store_file` plugin's own); `chunks()` streams them from whichever store holds them, so a
+    provider can send them on (base64, or as text when `is_text`) without holding every file
+    at once.
+    """
+
+    file_id: str
+    filename: str
+    media_type: str
+    size_bytes: int
+    stored: StoredFile
+    # Streams the bytes; given by the kernel (it asks the `read_stored_file` hook).
+    read: Callable[[], AsyncIterator[bytes]] = field(repr=False, compare=False)
+
+    @property
+    def is_text(self) -> bool:
+        """Text, markdown, CSV, JSON, source code...: sent to a model as text."""
+        return is_text_media_type(self.media_type)
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        return self.read()
+
+    async def read_bytes(self) -> bytes:
+        """All the bytes at once; prefer `chunks()` for large files."""
+        return b"".join([chunk async for chunk in self.read()])
+
+
+# Media types outside `text/*` that are text all the same (`+json`, `+xml` are too).
+TEXT_APPLICATION_TYPES = frozenset(
+    {
+        "application/json",
+        "application/ld+json",
+        "application/xml",
+        "application/yaml",
+        "application/x-yaml",
+        "application/toml",
+        "application/javascript",
+        "application/x-javascript",
+        "application/typescript",
+        "application/x-typescript",
+        "application/x-sh",
+        "application/x-python",
+        "application/sql",
+        "application/x-ndjson",
+        "application/csv",
+    }
+)
+
+
+def is_text_media_type(media_type: str) -> bool:
+    kind = media_type.split(";", 1)[0].strip().lower()
+    return (
+        kind.startswith("text/")
+        or kind in TEXT_APPLICATION_TYPES
+        or kind.endswith(("+json", "+xml"))
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class ChatMessage:
     """One upstream message. An assistant message may carry the `tool_calls` it made (its
     `content` is then the text beside them, often empty); each call's result follows as a
     `tool` message whose `tool_call_id` names the call and whose `content` is the result as
-    JSON text (an error result is `{"error": "..."}`)."""
+    JSON text (an error result is `{"error": "..."}`). A user message may carry the files
+    attached to it (`attachments`), to be sent in the provider's own format beside `content`."""
 
     role: Literal["system", "user", "assistant", "tool"]
     content: str
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str | None = None
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -127,6 +127,7 @@ class Settings:
     # `POST /chat` bodies: useChat sends the whole history with every message.
     max_chat_bytes: int = 16 * 1024 * 1024
     context_budget_chars: int = 48_000
+    max_attachments: int = 10  # files attached to one user message
     # Replies generated whether or not a client is attached, and resumed by `GET
     # /chat/{id}/stream` (see promptkit/replies); one with no client for `resume_grace`
     # seconds is stopped.
@@ -203,6 +204,9 @@ class Settings:
             ),
             context_budget_chars=_number(
                 environ, "PROMPTKIT_CONTEXT_BUDGET_CHARS", defaults.context_budget_chars, int
+            ),
+            max_attachments=_number(
+                environ, "PROMPTKIT_MAX_ATTACHMENTS", defaults.max_attachments, int
             ),
             resumable=_switch(environ, "PROMPTKIT_RESUMABLE", defaults.resumable),
             resume_grace=_number(environ, "PROMPTKIT_RESUME_GRACE", defaults.resume_grace, float),

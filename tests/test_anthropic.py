@@ -4,6 +4,7 @@ Anthropic-compatible HTTP server that these tests start (the SDK is not mocked).
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -480,3 +481,51 @@ async def test_disabling_a_provider_takes_exactly_its_models_away(
     }
     assert upstream_calls[disabled] == 0
     assert upstream_calls[next(p for p in asks if p != disabled)] == 1
+
+
+async def test_attachments_go_as_image_document_and_text_blocks(
+    make_app: Any, auth: Any, fake_anthropic: FakeAnthropic
+) -> None:
+    from test_attachments import PDF, PNG, new_chat, uploaded
+
+    app = make_app(environ=anthropic_environ(fake_anthropic))  # uploads: the local store
+    async with app.test_app():
+        client, headers = app.test_client(), auth("alice")
+        project_id, conversation_id = await new_chat(client, headers)
+        ids = [
+            await uploaded(client, project_id, headers, PNG, "photo.png", "image/png"),
+            await uploaded(client, project_id, headers, PDF, "report.pdf", "application/pdf"),
+            await uploaded(client, project_id, headers, b"a,b\n", "t.csv", "text/csv"),
+        ]
+        body = {"conversation_id": conversation_id, "message": "Read", "file_ids": ids}
+        response = await client.post(
+            "/chat", json={**body, "model": "claude-test-1"}, headers=headers
+        )
+        assert response.status_code == 200
+        await response.get_data()
+
+    def source(kind: str, data: bytes) -> dict[str, str]:
+        return {"type": "base64", "media_type": kind, "data": base64.b64encode(data).decode()}
+
+    assert fake_anthropic.requests[-1]["messages"] == [
+        {
+            "role": "user",
+            "content": [
+                {"type": "image", "source": source("image/png", PNG)},
+                {"type": "document", "source": source("application/pdf", PDF)},
+                {"type": "text", "text": "File t.csv (text/csv):\na,b\n"},
+                {"type": "text", "text": "Read"},
+            ],
+        }
+    ]
+
+
+def test_a_user_turn_with_files_joins_the_one_before_it_as_blocks() -> None:
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "x"}}
+    _, turns = to_anthropic([ChatMessage("user", "a"), ChatMessage("user", "b")], {1: [image]})
+    assert turns == [
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "a"}, image, {"type": "text", "text": "b"}],
+        }
+    ]

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from fake_openai import FakeOpenAI
+from promptkit_openai.models import TEXT
 from test_chat import SECRET, new_conversation, send, text_of, upstream_env
 
 from promptkit import Capabilities, ChatRequest, Model, StreamEnd, hookimpl
@@ -193,8 +194,8 @@ async def test_openai_registers_what_the_upstream_lists(app, fake):
     assert list(registered) == ["gpt-4.1-mini", "gpt-4o", "llama-3-8b"]
     assert "application/pdf" in registered["gpt-4o"].capabilities.attachments
     assert registered["gpt-4o"].context_window == 128_000
-    # An id of no OpenAI family streams text and takes tools.
-    assert registered["llama-3-8b"].capabilities == Capabilities(tools=True)
+    # An id of no OpenAI family streams text, takes tools and reads text files (as text).
+    assert registered["llama-3-8b"].capabilities == Capabilities(tools=True, attachments=TEXT)
     assert app.models.default == "gpt-4.1-mini"  # today's default, as it is registered
     assert fake.model_listings == 1
 

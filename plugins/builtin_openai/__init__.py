@@ -30,6 +30,16 @@ def is_configured(environ: Mapping[str, str]) -> bool:
     return bool(environ.get("OPENAI_API_KEY") or environ.get("OPENAI_BASE_URL"))
 
 
+def shares_files_store(environ: Mapping[str, str]) -> bool:
+    """Do the Files store (builtin_files) and chat go to one server with one key? A file id
+    of that store is then valid in a chat; otherwise its bytes are sent."""
+    files_url = environ.get("PROMPTKIT_FILES_BASE_URL") or environ.get("OPENAI_BASE_URL")
+    files_key = environ.get("PROMPTKIT_FILES_API_KEY") or environ.get("OPENAI_API_KEY")
+    return (files_url or "") == (environ.get("OPENAI_BASE_URL") or "") and files_key == (
+        environ.get("OPENAI_API_KEY")
+    )
+
+
 def make_client(environ: Mapping[str, str]) -> openai.AsyncOpenAI:
     import openai  # imported here so `promptkit --help` stays fast
 
@@ -78,7 +88,8 @@ def complete_stream(chat: ChatRequest, app: Quart) -> AsyncIterator[Any] | None:
         return None
     from .streaming import stream_chat
 
-    return stream_chat(client, chat)
+    environ = app.settings.environ  # type: ignore[attr-defined]
+    return stream_chat(client, chat, openai_file_ids=shares_files_store(environ))
 
 
 @hookimpl

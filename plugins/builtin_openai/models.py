@@ -24,8 +24,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LIST_TIMEOUT_SECONDS = 10.0
+# Text files go to a model as text (see `attachments`): every chat model reads them.
+TEXT = (
+    "text/*", "application/json", "application/xml", "application/yaml", "application/x-yaml",
+    "application/toml", "application/javascript", "application/x-sh", "application/sql",
+)  # fmt: skip
 IMAGES = ("image/png", "image/jpeg", "image/gif", "image/webp")
-IMAGES_AND_PDF = (*IMAGES, "application/pdf")
+IMAGES_AND_PDF = (*IMAGES, "application/pdf", *TEXT)
 
 # id prefix -> capabilities and context window; the longest matching prefix wins.
 FAMILIES: dict[str, tuple[Capabilities, int | None]] = {
@@ -33,12 +38,12 @@ FAMILIES: dict[str, tuple[Capabilities, int | None]] = {
     "gpt-4.1": (Capabilities(tools=True, attachments=IMAGES_AND_PDF), 1_047_576),
     "gpt-5": (Capabilities(tools=True, attachments=IMAGES_AND_PDF, reasoning=True), 400_000),
     "o1": (Capabilities(tools=True, attachments=IMAGES_AND_PDF, reasoning=True), 200_000),
-    "o1-mini": (Capabilities(reasoning=True), 128_000),
+    "o1-mini": (Capabilities(attachments=TEXT, reasoning=True), 128_000),
     "o3": (Capabilities(tools=True, attachments=IMAGES_AND_PDF, reasoning=True), 200_000),
-    "o3-mini": (Capabilities(tools=True, reasoning=True), 200_000),
+    "o3-mini": (Capabilities(tools=True, attachments=TEXT, reasoning=True), 200_000),
     "o4-mini": (Capabilities(tools=True, attachments=IMAGES_AND_PDF, reasoning=True), 200_000),
 }
-DEFAULT_CAPABILITIES = Capabilities(tools=True)
+DEFAULT_CAPABILITIES = Capabilities(tools=True, attachments=TEXT)
 # What OpenAI lists beside its chat models: none of these answers a chat completion.
 NOT_CHAT = (
     "embedding", "tts", "whisper", "dall-e", "moderation", "realtime", "transcribe",

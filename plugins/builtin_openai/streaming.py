@@ -27,6 +27,7 @@ from promptkit import (
     ToolCallDelta,
 )
 
+from .attachments import Body, Parts
 from .models import is_reasoning
 
 if TYPE_CHECKING:
@@ -36,17 +37,22 @@ log = logging.getLogger(__name__)
 
 
 async def stream_chat(
-    client: openai.AsyncOpenAI, chat: ChatRequest
+    client: openai.AsyncOpenAI, chat: ChatRequest, *, openai_file_ids: bool = False
 ) -> AsyncIterator[str | ReasoningDelta | ToolCallDelta | StreamEnd]:
+    """`openai_file_ids`: the OpenAI Files store shares this server and key, so a PDF stored
+    there is sent by its file id (see `attachments`)."""
     import httpx2
     import openai
 
+    parts = Parts(openai_file_ids=openai_file_ids)
     body: dict[str, Any] = {
         "model": chat.model,
         "messages": [
-            {"role": m.role, "content": m.content}
-            if not m.tool_calls and m.tool_call_id is None
-            else _tool_message(m)
+            _tool_message(m)
+            if m.tool_calls or m.tool_call_id is not None
+            else {"role": m.role, "content": await parts.content(m)}
+            if m.attachments
+            else {"role": m.role, "content": m.content}
             for m in chat.messages
         ],
         "stream": True,
@@ -74,7 +80,8 @@ async def stream_chat(
         response = await client.post(
             "/chat/completions",
             cast_to=httpx2.Response,
-            content=orjson.dumps(body),
+            # Attached files stream into the body as they are read; without any, one encode.
+            content=Body(body, parts.inline) if parts.inline else orjson.dumps(body),
             stream=True,  # the SDK hands the response over unread; we must close it
         )
         data_lines: list[str] = []

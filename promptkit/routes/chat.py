@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from typing import Annotated, Any, Literal
+from urllib.parse import unquote_to_bytes
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, RootModel, Tag, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
@@ -10,11 +14,13 @@ from quart import Blueprint, Response
 from quart_schema import validate_request
 
 from .. import context
+from ..attachments import AttachedFile, FileRef, InlineFile, file_id_of
 from ..chat import Ask, start_turn
 from ..errors import ValidationFailed
 from ..prompt_variables import NAME
 from ..ratelimit import chat_limited
 from ..schemas import SSE_EVENT, Body, Content, Name, document_raw_responses
+from .files import MEDIA_TYPE, display_name
 
 blueprint = Blueprint("chat", __name__)
 
@@ -24,6 +30,13 @@ ConversationId = Annotated[str, Field(min_length=1, max_length=64)]
 PromptVariables = Annotated[
     dict[Annotated[str, Field(pattern=f"^{NAME}$")], Content], Field(max_length=100)
 ]
+FileId = Annotated[str, Field(min_length=1, max_length=64)]
+# A hard cap on the list; PROMPTKIT_MAX_ATTACHMENTS is the limit that counts (a clear 422).
+FileIds = Annotated[list[FileId], Field(max_length=100)]
+# `data:[<media type>][;base64],<data>`
+DATA_URL = re.compile(
+    r"data:(?P<type>[\w.+-]+/[\w.+-]+)?(?P<params>(?:;[^;,]*)*?)(?P<b64>;base64)?,"
+)
 
 
 class ChatIn(Body):
@@ -34,13 +47,18 @@ class ChatIn(Body):
     trigger: Trigger = "submit-message"
     model: Name | None = None
     prompt_variables: PromptVariables = {}
+    file_ids: FileIds = []  # files of the conversation's project, attached to the message
 
 
 class UIPart(BaseModel):
-    # Parts of other types (files, data, steps) carry other fields; only text is read.
+    # Parts of other types (data, steps) carry other fields; text and files are read.
     model_config = ConfigDict(extra="ignore")
     type: str
     text: str | None = None
+    # A `file` part: a promptkit file URL (`/files/{id}/content`) or a `data:` URL.
+    url: str | None = None
+    mediaType: str | None = None
+    filename: str | None = None
 
 
 class UIMessage(BaseModel):
@@ -99,14 +117,21 @@ async def chat(data: ChatBody) -> Response:
 
 def _ask(data: ChatIn | UseChatIn) -> Ask:
     where: list[str | int]
+    attached: list[AttachedFile]
     if isinstance(data, ChatIn):
         conversation_id, text, where = data.conversation_id, data.message, ["body", "message"]
+        attached = [FileRef(file_id) for file_id in data.file_ids]
     else:
         conversation_id, where = data.id, ["body", "messages", -1, "parts"]
         last = data.messages[-1] if data.messages else None
-        text = None
+        text, attached = None, []
         if last is not None and last.role == "user":
             text = "".join(p.text or "" for p in last.parts if p.type == "text")
+            attached = [
+                _attached(part, index)
+                for index, part in enumerate(last.parts)
+                if part.type == "file"
+            ]
     if data.trigger == "regenerate-message":
         return Ask(conversation_id, None, data.model, data.prompt_variables)
     if text is None or not text.strip():
@@ -119,4 +144,35 @@ def _ask(data: ChatIn | UseChatIn) -> Ask:
     except PydanticValidationError as error:
         details = [{"loc": where, "msg": item["msg"]} for item in error.errors()]
         raise ValidationFailed("the message is invalid", details=details) from None
-    return Ask(conversation_id, text, data.model, data.prompt_variables)
+    return Ask(conversation_id, text, data.model, data.prompt_variables, tuple(attached))
+
+
+def _attached(part: UIPart, index: int) -> AttachedFile:
+    """A useChat `file` part: a file already uploaded, or one sent inline as a `data:` URL."""
+    where = ["body", "messages", -1, "parts", index, "url"]
+    url = part.url or ""
+    file_id = file_id_of(url)
+    if file_id is not None:
+        return FileRef(file_id)
+    match = DATA_URL.match(url)
+    if match is None:
+        message = (
+            "a file part's url must be a promptkit file URL (/files/{id}/content) or a data: URL"
+        )
+        raise ValidationFailed(message, details=[{"loc": where, "msg": message}])
+    payload = url[match.end() :]
+    try:
+        data = (
+            base64.b64decode(payload, validate=True) if match["b64"] else unquote_to_bytes(payload)
+        )
+    except binascii.Error:
+        message = "the data: URL is not valid base64"
+        raise ValidationFailed(message, details=[{"loc": where, "msg": message}]) from None
+    if not data:
+        message = "the attached file is empty"
+        raise ValidationFailed(message, details=[{"loc": where, "msg": message}])
+    media_type = part.mediaType or match["type"] or "application/octet-stream"
+    if not MEDIA_TYPE.fullmatch(media_type):
+        message = f"{media_type!r} is not a media type"
+        raise ValidationFailed(message, details=[{"loc": where, "msg": message}])
+    return InlineFile(display_name(part.filename), media_type.lower(), data)

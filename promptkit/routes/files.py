@@ -59,7 +59,7 @@ UPLOAD_PATH = re.compile(rf"/projects/{IdConverter.regex}/files")
 ENVELOPE_BYTES = 64 * 1024
 MAX_FORM_PARTS = 16
 FILENAME_MAX = 255
-_MEDIA_TYPE = re.compile(r"[\w.+-]{1,100}/[\w.+-]{1,100}")
+MEDIA_TYPE = re.compile(r"[\w.+-]{1,100}/[\w.+-]{1,100}")
 UPLOADING, DELETING = "storing an uploaded file", "deleting a stored file"
 
 
@@ -108,7 +108,7 @@ async def upload_file(project_id: str) -> tuple[dict[str, Any], int]:
     except BaseException:
         spool.close()
         raise
-    work = _store_and_record(
+    work = store_and_record(
         context.db(), context.plugins(), principal, project, upload, on_done=spool.close
     )
     return await run_to_completion(context.app(), work, UPLOADING), 201
@@ -312,12 +312,12 @@ def display_name(raw: str | None) -> str:
 
 
 def _content_type(declared: str, filename: str) -> str:
-    if _MEDIA_TYPE.fullmatch(declared) and declared != "application/octet-stream":
+    if MEDIA_TYPE.fullmatch(declared) and declared != "application/octet-stream":
         return declared
     return mimetypes.guess_type(filename)[0] or "application/octet-stream"
 
 
-async def _store_and_record(
+async def store_and_record(
     db: Database,
     plugins: Plugins,
     principal: Principal,

@@ -3,13 +3,13 @@
 // useChat's own body (`id` is the conversation id) and streams the UI message stream back.
 // No request adapter and no Next.js route in between, so every token shows as it arrives.
 import { useChat } from "@ai-sdk/react";
-import { DefaultChatTransport, type UIMessage } from "ai";
+import { DefaultChatTransport, type FileUIPart, type UIMessage } from "ai";
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { StickToBottom, useStickToBottomContext } from "use-stick-to-bottom";
 
 import { authHeaders, unreachable, type Message, type MessagePrompt } from "@/lib/promptkit";
 
-import { Composer } from "./composer";
+import { Composer, type Attached } from "./composer";
 import { UsageMeter } from "./usage-meter";
 import { MessageItem } from "./message-item";
 import { usePromptkit } from "./session";
@@ -56,8 +56,10 @@ class ResumingTransport extends DefaultChatTransport<ChatMessage> {
   }
 }
 
-export function Chat({ conversationId, initialMessages, onReply, onTitle }: {
+export function Chat({ conversationId, projectId, initialMessages, onReply, onTitle }: {
   conversationId: string;
+  /** Where attached files are uploaded (the conversation's project); absent: no attaching. */
+  projectId?: string;
   initialMessages: ChatMessage[];
   /** Called after each reply, so the page can re-read what changed meanwhile. */
   onReply?: () => void;
@@ -86,8 +88,11 @@ export function Chat({ conversationId, initialMessages, onReply, onTitle }: {
     [api, getToken],
   );
   const [input, setInput] = useState("");
+  // Files attached to the message being written, uploaded as soon as they are picked.
+  const [attached, setAttached] = useState<Attached[]>([]);
   // The text of the send in flight: put back in the composer if promptkit never took it.
   const inFlight = useRef<string | null>(null);
+  const inFlightFiles = useRef<Attached[]>([]);
   const [replies, setReplies] = useState(0);
   // "unsent": promptkit never stored the message (unreachable, or refused with an HTTP error),
   // so Retry sends it again; "reply": it was stored and the reply failed, so Retry regenerates.
@@ -104,6 +109,10 @@ export function Chat({ conversationId, initialMessages, onReply, onTitle }: {
         const unsent = caught instanceof TypeError || isErrorBody(caught.message);
         const text = inFlight.current;
         if (unsent && text) setInput((current) => current || text);
+        if (unsent && inFlightFiles.current.length) {
+          const files = inFlightFiles.current;
+          setAttached((current) => (current.length ? current : files));
+        }
         setFailed(unsent ? "unsent" : "reply");
       },
       // A reply that failed changed nothing to read back, and promptkit may be away.
@@ -137,10 +146,42 @@ export function Chat({ conversationId, initialMessages, onReply, onTitle }: {
 
   function send(text: string) {
     if (!text.trim() || busy) return;
+    const ready = attached.filter((file) => file.fileId);
     inFlight.current = text;
+    inFlightFiles.current = ready;
     setFailed(null);
     setInput("");
-    void sendMessage({ text }, options());
+    setAttached([]);
+    // Each file goes as useChat's `file` part with its promptkit URL: promptkit reads it from
+    // its own store (checked to be this user's, in this project).
+    const files: FileUIPart[] = ready.map((file) => ({
+      type: "file",
+      mediaType: file.mediaType,
+      filename: file.filename,
+      url: `/files/${file.fileId}/content`,
+    }));
+    void sendMessage(files.length ? { text, files } : { text }, options());
+  }
+
+  function attach(files: File[]) {
+    if (!projectId) return;
+    for (const file of files) {
+      const key = `${Date.now()}-${Math.random()}`;
+      const mediaType = file.type || "application/octet-stream";
+      setAttached((current) => [...current, { key, filename: file.name, mediaType, size: file.size }]);
+      api.uploadFile(projectId, file).then(
+        (stored) =>
+          setAttached((current) =>
+            current.map((item) =>
+              item.key === key ? { ...item, fileId: stored.id, mediaType: stored.content_type } : item,
+            ),
+          ),
+        (caught: Error) =>
+          setAttached((current) =>
+            current.map((item) => (item.key === key ? { ...item, error: caught.message } : item)),
+          ),
+      );
+    }
   }
 
   // Stop asks promptkit to stop the reply wherever it runs (with resume on, aborting the fetch
@@ -226,6 +267,9 @@ export function Chat({ conversationId, initialMessages, onReply, onTitle }: {
         onSend={() => (error ? retry() : send(input))}
         onStop={onStop}
         status={<UsageMeter replies={replies} />}
+        attached={attached}
+        onAttach={projectId ? attach : undefined}
+        onDetach={(key) => setAttached((current) => current.filter((item) => item.key !== key))}
       />
     </section>
   );

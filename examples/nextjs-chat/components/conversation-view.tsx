@@ -56,6 +56,7 @@ export function ConversationView({ conversationId }: { conversationId: string })
             {/* Mounted once the history is here: useChat takes its first messages only at start. */}
             <Chat
               conversationId={conversationId}
+              projectId={conversation.data.project_id}
               initialMessages={history.data.map(toChatMessage)}
               onReply={onReply}
               onTitle={onTitle}

@@ -1,9 +1,11 @@
 "use client";
-import { getToolName, isReasoningUIPart, isToolUIPart } from "ai";
+import { getToolName, isFileUIPart, isReasoningUIPart, isToolUIPart, type FileUIPart } from "ai";
+import { useState } from "react";
 
 import type { ChatMessage } from "./chat";
 import { CopyButton } from "./copy-button";
 import { Markdown } from "./markdown";
+import { usePromptkit } from "./session";
 
 type Part = ChatMessage["parts"][number];
 type ToolPart = Extract<Part, { toolCallId: string }>;
@@ -14,11 +16,19 @@ export function MessageItem({ message, onRegenerate }: {
 }) {
   const text = message.parts.map((part) => (part.type === "text" ? part.text : "")).join("");
   const status = message.metadata?.status;
+  const files = message.parts.filter(isFileUIPart);
   return (
     <li data-testid="message" data-role={message.role} data-status={status} className={message.role}>
       <span className="who">{message.role === "user" ? "You" : "Assistant"}</span>
       <div className="text">
         {message.role === "user" ? <p className="plain">{text}</p> : <AssistantParts parts={message.parts} />}
+        {files.length > 0 && (
+          <ul className="chips" aria-label="Files">
+            {files.map((file, index) => (
+              <FileChip key={index} file={file} />
+            ))}
+          </ul>
+        )}
       </div>
       <div className="actions">
         {status === "partial" && <span className="muted small">Stopped</span>}
@@ -100,4 +110,36 @@ function ToolCall({ part }: { part: ToolPart }) {
 
 function json(value: unknown): string {
   return typeof value === "string" ? value : JSON.stringify(value, null, 2);
+}
+
+/** A file of a message: opens its bytes from promptkit (with the token) in a new tab. */
+function FileChip({ file }: { file: FileUIPart }) {
+  const { api } = usePromptkit();
+  const [error, setError] = useState<string | null>(null);
+  const name = file.filename ?? "file";
+
+  async function open() {
+    setError(null);
+    // Opened before the fetch, or the popup blocker would refuse it (no click behind it then).
+    const tab = window.open("", "_blank");
+    try {
+      const blob = await api.fileBlob(file.url);
+      const url = URL.createObjectURL(new Blob([blob], { type: file.mediaType }));
+      if (tab) tab.location.href = url;
+      else window.location.assign(url);
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    } catch (caught) {
+      tab?.close();
+      setError(caught instanceof Error ? caught.message : String(caught));
+    }
+  }
+
+  return (
+    <li data-testid="message-file">
+      <button type="button" className="ghost small file-link" onClick={() => void open()} title={file.mediaType}>
+        {name}
+      </button>
+      {error && <span className="error small" role="alert">{error}</span>}
+    </li>
+  );
 }

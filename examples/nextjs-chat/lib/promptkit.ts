@@ -244,6 +244,22 @@ export function createPromptkit(baseUrl: string, getToken: GetToken) {
       return request<StoredFile>("POST", `/projects/${id(projectId)}/files`, form);
     },
     deleteFile: (fileId: string) => request<void>("DELETE", `/files/${id(fileId)}`),
+    /** A file's bytes (`GET /files/{id}/content`, or the URL a message's file part holds), as
+     * a blob the page can open: the route wants the bearer token, which a plain link lacks. */
+    fileBlob: async (url: string) => {
+      if (url.startsWith("data:")) return await (await fetch(url)).blob();
+      let response: Response;
+      try {
+        response = await fetch(`${baseUrl}${url}`, { headers: await authHeaders(getToken) });
+      } catch {
+        throw new PromptkitError(0, "unreachable", unreachable(baseUrl));
+      }
+      if (!response.ok) {
+        const error = (await response.json().catch(() => null))?.error ?? {};
+        throw new PromptkitError(response.status, error.code ?? "http_error", error.message ?? `promptkit answered ${response.status}`);
+      }
+      return await response.blob();
+    },
   };
 }
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Literal
 
 from promptkit import Capabilities, ChatRequest, Model, ProviderError, StreamEnd
 
-from .messages import to_anthropic
+from .messages import file_blocks, to_anthropic
 
 if TYPE_CHECKING:
     import anthropic
@@ -17,8 +17,12 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_TOKENS = 4096
 CONTEXT_WINDOW = 200_000
-# Images and PDFs in, tools, and (from Claude 3.7 and the 4 family on) extended thinking.
-ATTACHMENTS = ("image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf")
+# Images, PDFs and text files in, tools, and (from Claude 3.7 and the 4 family on) extended
+# thinking.
+ATTACHMENTS = (
+    "image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf",
+    "text/*", "application/json", "application/xml", "application/yaml",
+)  # fmt: skip
 THINKING = ("claude-3-7", "claude-sonnet-4", "claude-opus-4", "claude-haiku-4")
 
 
@@ -67,7 +71,7 @@ class Provider:
         """Yield each text delta as it arrives, then one StreamEnd; SDK errors become safe ones."""
         import anthropic
 
-        system, turns = to_anthropic(chat.messages)
+        system, turns = to_anthropic(chat.messages, await file_blocks(chat.messages))
         try:
             # Leaving the `async with` closes the upstream response, also when promptkit stops
             # iterating because its client went away (GeneratorExit or CancelledError).

@@ -32,6 +32,16 @@ ECHO = Model(
 )
 
 
+def _attached(message: ChatMessage) -> str:
+    """Each attached file by name, media type and size: what the echo "reads" of it."""
+    if not message.attachments:
+        return ""
+    named = ", ".join(
+        f"{a.filename} ({a.media_type}, {a.size_bytes} bytes)" for a in message.attachments
+    )
+    return f" Attached: {named}."
+
+
 @hookimpl(trylast=True)
 def register_models(register: Callable[[Model], None]) -> None:
     register(ECHO)
@@ -62,6 +72,7 @@ async def _reply(chat: ChatRequest) -> AsyncIterator[str | ToolCallDelta | Strea
             f"I received {len(chat.messages)} message(s) for model {chat.model!r}"
             + (f", with the system prompt {system!r}" if system else ", with no system prompt")
             + f". Your last message was: {last.content}"
+            + _attached(last)
         )
     words = text.split(" ")
     for index, word in enumerate(words):
