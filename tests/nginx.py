@@ -27,7 +27,8 @@ def nginx_binary() -> str | None:
 
 class Nginx:
     """nginx on a free loopback port, with a config, pid file and logs in a folder of its
-    own (no root needed), proxying to the given ports with deploy/nginx/proxy.conf.
+    own (no root needed), proxying to the given ports with deploy/nginx/proxy.conf: round
+    robin, or to the instance whose index the request's `X-Test-Instance` header names.
     `wrapper` runs it (`taskset -c 1`, for the benchmark)."""
 
     def __init__(
@@ -46,6 +47,14 @@ class Nginx:
             f"        server 127.0.0.1:{port} max_fails=1 fail_timeout=10s;"
             for port in upstream_ports
         )
+        # One upstream per instance too, picked by the `X-Test-Instance` header (its index), so
+        # that a test can send a request to the instance it wants through this same nginx.
+        pinned = "".join(
+            f"    upstream promptkit_{index} {{\n        server 127.0.0.1:{port};\n"
+            "        keepalive 4;\n        keepalive_timeout 4s;\n    }\n"
+            for index, port in enumerate(upstream_ports)
+        )
+        picks = "".join(f"        {i} promptkit_{i};\n" for i in range(len(upstream_ports)))
         temp = {name: self.folder / name for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi")}
         (self.folder / "nginx.conf").write_text(f"""\
 worker_processes 1;
@@ -64,10 +73,13 @@ http {{
         keepalive 16;
         keepalive_timeout 4s;
     }}
+{pinned}    map $http_x_test_instance $promptkit_upstream {{
+        default promptkit;
+{picks}    }}
     server {{
         listen 127.0.0.1:{self.port};
         location / {{
-            proxy_pass http://promptkit;
+            proxy_pass http://$promptkit_upstream;
             include {PROXY_CONF};
         }}
     }}

@@ -201,10 +201,15 @@ async def test_ready_names_plugins_only_to_a_bearer_of_the_metrics_token(make_ap
     for response in (anyone, stranger):
         body = await response.get_json()
         assert response.status_code == 200
-        assert body["checks"] == {"database": "ok", "migrations": "ok", "models": "ok"}
+        assert body["checks"] == {
+            "database": "ok",
+            "pool": "ok",
+            "migrations": "ok",
+            "models": "ok",
+        }
         assert "plugins" not in json.dumps(body)
     body = await operator.get_json()
-    assert body["checks"] == {"database": "ok", "migrations": "ok", "models": "ok"}
+    assert body["checks"] == {"database": "ok", "pool": "ok", "migrations": "ok", "models": "ok"}
     names = {plugin["name"]: plugin["version"] for plugin in body["plugins"]}
     assert {"clerk", "openai", "files"} <= set(names)
     assert names["clerk"] == "0.1.0"

@@ -40,6 +40,14 @@ class TransactionPoolerError(RuntimeError):
     promptkit work there is off: start-up stops rather than answer 500s."""
 
 
+class PoolExhausted(ServiceUnavailable):
+    """No connection of this process's pool came free in time: the database may be fine, this
+    process has every connection busy."""
+
+    def __init__(self) -> None:
+        super().__init__("every database connection is busy; retry shortly", retry_after=1)
+
+
 class _SQLiteConnection(sqlite3.Connection):
     """Every SQLite connection enforces foreign keys: without it cascades silently do nothing.
 
@@ -367,20 +375,20 @@ class Database:
             await asyncio.gather(*holders, return_exceptions=True)
 
     @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[Any]:
+    async def _connection(self, wait: float | None = None) -> AsyncIterator[Any]:
         """This task's connection (`databases` keeps one per task). When none comes free
-        within `pool_timeout` seconds: a 503 with `Retry-After`, never an endless wait."""
+        within `wait` seconds (`pool_timeout` by default): `PoolExhausted`, a 503 with
+        `Retry-After`, never an endless wait."""
+        wait = self.pool_timeout if wait is None else wait
         async with AsyncExitStack() as stack:
             try:
-                async with asyncio.timeout(self.pool_timeout) as waiting:
+                async with asyncio.timeout(wait) as waiting:
                     connection = await stack.enter_async_context(self._db.connection())
             except TimeoutError:
                 if not waiting.expired():
                     raise  # the server did not answer in time: not a busy pool
-                log.warning("no database connection came free in %s s", self.pool_timeout)
-                raise ServiceUnavailable(
-                    "every database connection is busy; retry shortly", retry_after=1
-                ) from None
+                log.warning("no database connection came free in %s s", wait)
+                raise PoolExhausted() from None
             yield connection
 
     @asynccontextmanager
@@ -423,8 +431,33 @@ class Database:
             return await driver.fetch(sql, *args)
         return await driver.execute_fetchall(sql, args)
 
-    async def ping(self) -> None:
-        await self.run(_PING)
+    async def ping(self, *, wait: float | None = None) -> None:
+        """One round trip, waiting at most `wait` seconds for a pooled connection
+        (`PoolExhausted` after that)."""
+        compiled = _PING.compiled(self._dialect)
+        with _unavailable_when_unreachable():
+            if self._kept is not None:
+                await self._fetch(self._kept, compiled.sql, [])
+                return
+            async with self._connection(wait) as connection:
+                await self._fetch(connection.raw_connection, compiled.sql, [])
+
+    async def ping_outside_the_pool(self) -> None:
+        """One round trip on a connection of its own, closed again: does the server answer
+        while every pooled connection is busy? The caller bounds the wait. (SQLite has no
+        pool: an ordinary ping.)"""
+        if self.dialect != "postgresql":
+            await self.ping()
+            return
+        import asyncpg
+
+        with _unavailable_when_unreachable():
+            # No statement cache and the simple query protocol: fine through any pooler.
+            connection = await asyncpg.connect(self.url, statement_cache_size=0)
+            try:
+                await connection.execute("SELECT 1")
+            finally:
+                connection.terminate()  # at once, also when the caller gave up waiting
 
     async def schema_revisions(self) -> set[str]:
         """The Alembic revisions applied to this database (empty before the first migrate)."""

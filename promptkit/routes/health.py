@@ -9,6 +9,7 @@ from typing import Any
 from quart import Blueprint
 
 from .. import context
+from ..db.engine import PoolExhausted
 from ..metrics import offers_metrics_token
 from ..migrate import HEAD
 
@@ -22,29 +23,46 @@ async def live() -> dict[str, str]:
 
 
 @blueprint.get("/health/ready")
-async def ready() -> tuple[dict[str, Any], int]:
-    """Readiness: database reachable, migrations at head, model listings current or stale;
-    the installed plugins and their
-    versions only for a bearer of the metrics token."""
+async def ready() -> tuple[dict[str, Any], int] | tuple[dict[str, Any], int, dict[str, str]]:
+    """Readiness: database reachable, a pooled connection free, migrations at head, model
+    listings current or stale; the installed plugins and their versions only for a bearer of
+    the metrics token. Answers within about 2 s whatever the database does."""
     checks: dict[str, Any] = {}
-    try:
-        await asyncio.wait_for(context.db().ping(), timeout=2)
-        checks["database"] = "ok"
-    except Exception:
-        checks["database"] = "unreachable"
-    if checks["database"] == "ok":
+    checks["database"], checks["pool"] = await _database_and_pool()
+    if checks["pool"] == "ok":
         applied = await context.db().schema_revisions()
         checks["migrations"] = "ok" if applied == {HEAD} else "pending"
     # A stale model listing still serves (its last good models), so it does not fail readiness.
     models = context.app().models.status()
     checks["models"] = models["status"]
-    healthy = checks["database"] == "ok" and checks.get("migrations") == "ok"
+    healthy = checks["pool"] == "ok" and checks.get("migrations") == "ok"
     body: dict[str, Any] = {"status": "ok" if healthy else "unavailable", "checks": checks}
     if offers_metrics_token():  # what is installed helps an attacker: operators only
         body["plugins"] = _installed_plugins()
         if "stale" in models:
             body["stale_model_listings"] = models["stale"]
+    if checks["pool"] == "saturated":  # busy, not broken: soon ready again
+        return body, 503, {"Retry-After": "1"}
     return body, 200 if healthy else 503
+
+
+async def _database_and_pool() -> tuple[str, str]:
+    """(`database`, `pool`): `ok` and `ok`; `ok` and `saturated` when every pooled connection
+    stayed busy for a second yet the server answers a connection of its own; `unreachable`
+    and `unknown` when the server does not answer."""
+    db = context.db()
+    try:
+        await asyncio.wait_for(db.ping(wait=min(1.0, db.pool_timeout)), timeout=2)
+        return "ok", "ok"
+    except PoolExhausted:
+        pass
+    except Exception:
+        return "unreachable", "unknown"
+    try:
+        await asyncio.wait_for(db.ping_outside_the_pool(), timeout=1)
+    except Exception:
+        return "unreachable", "unknown"  # a connection that hangs also looks like a busy pool
+    return "ok", "saturated"
 
 
 def _installed_plugins() -> list[dict[str, str | None]]:
