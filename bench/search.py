@@ -24,10 +24,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from promptkit.db.owners import Owner
 from promptkit.db import messages as message_queries
 from promptkit.db import search
 from promptkit.db.engine import Database, new_id, now, sync_url
+from promptkit.db.owners import Owner
 from promptkit.db.tables import conversations, messages, projects
 from promptkit.migrate import upgrade
 

@@ -17,9 +17,9 @@ from quart.datastructures import FileStorage
 from test_chat import parse_events
 
 from plugins.builtin_clerk.local import mint_session_token
-from promptkit.db.owners import Owner
 from promptkit.db import projects as projects_db
 from promptkit.db.engine import Database, sync_url
+from promptkit.db.owners import Owner
 from promptkit.db.tables import conversations, file_metadata, messages, prompts
 from promptkit.db.tables import projects as projects_table
 

@@ -16,10 +16,10 @@ from fake_openai import Script
 from test_chat import history, new_conversation, parse_events, send, text_of, upstream_env
 from test_chat_lease import read_to_end, start_streaming
 
-from promptkit.db.owners import Owner
 from promptkit.db import conversations, messages
 from promptkit.db import replies as replies_db
 from promptkit.db.engine import now
+from promptkit.db.owners import Owner
 from promptkit.db.tables import conversations as conversations_table
 
 TOKENS = [f" w{i}" for i in range(40)]
