@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from joserfc.jwk import RSAKey
 from promptkit_clerk.local import mint_session_token
 from promptkit_clerk.verify import principal_from
@@ -23,7 +24,9 @@ from werkzeug.datastructures import FileStorage
 
 from promptkit import ChatRequest, Model, StreamEnd, hookimpl
 from promptkit.budget import estimate_prompt
+from promptkit.db.engine import now, sync_url
 from promptkit.hooktypes import ChatMessage, Principal
+from promptkit.migrate import alembic_config
 from promptkit.roles import role_of
 
 MAX_REPLY = 50
@@ -559,3 +562,38 @@ async def test_the_user_budget_still_holds_inside_an_organization(make_app, toke
         # Another member's budget is their own.
         other = token(f"user_b_{run}", org, "member")
         assert (await new_chat(client, other, project)).status_code == 200
+
+
+def test_0011_keeps_existing_projects_personal_and_downgrades(clean_database):
+    """Projects written before 0011 are their user's; a downgrade drops organizations' ones."""
+    from alembic import command
+
+    config = alembic_config(clean_database)
+    command.downgrade(config, "0009")
+    engine = sa.create_engine(sync_url(clean_database))
+    stamp = now()
+    insert = sa.text(
+        "INSERT INTO projects (id, owner_id, name, created_at, updated_at)"
+        " VALUES (:id, 'alice', 'P', :at, :at)"
+    )
+    try:
+        with engine.begin() as connection:
+            connection.execute(insert, {"id": "prj_before", "at": stamp})
+        command.upgrade(config, "0011")
+        with engine.begin() as connection:
+            rows = connection.execute(sa.text("SELECT id, owner_kind, owner_id FROM projects"))
+            assert [tuple(row) for row in rows] == [("prj_before", "user", "alice")]
+            connection.execute(
+                sa.text(
+                    "INSERT INTO projects (id, owner_kind, owner_id, name, created_at, updated_at)"
+                    " VALUES ('prj_org', 'organization', 'org_1', 'P', :at, :at)"
+                ),
+                {"at": stamp},
+            )
+        command.downgrade(config, "0009")
+        with engine.begin() as connection:
+            rows = connection.execute(sa.text("SELECT id, owner_id FROM projects"))
+            assert [tuple(row) for row in rows] == [("prj_before", "alice")]
+    finally:
+        command.upgrade(config, "head")
+        engine.dispose()
