@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from promptkit.db import messages as message_queries
 from promptkit.db import search
 from promptkit.db.engine import Database, new_id, now, sync_url
+from promptkit.db.owners import Owner
 from promptkit.db.tables import conversations, messages, projects
 from promptkit.migrate import upgrade
 
@@ -108,7 +109,9 @@ async def latencies(db: Database, runs: int) -> dict[str, tuple[float, float, in
         times = []
         for _ in range(runs):
             began = time.perf_counter()
-            hits, _ = await search.search(db, "me", q, project_id=None, limit=20, cursor=None)
+            hits, _ = await search.search(
+                db, Owner("me"), q, project_id=None, limit=20, cursor=None
+            )
             times.append((time.perf_counter() - began) * 1000)
         times.sort()
         figures[name] = (statistics.median(times), times[int(len(times) * 0.95) - 1], len(hits))

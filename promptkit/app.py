@@ -102,7 +102,11 @@ def create_app(settings: Settings | None = None, *, plugins: Iterable[object] = 
         default=settings.default_model,
         refresh_seconds=settings.models_refresh_seconds,
     )
-    app.budgets = Budgets(parse_budget(settings.token_budget), settings.redis_url)
+    app.budgets = Budgets(
+        parse_budget(settings.token_budget),
+        settings.redis_url,
+        parse_budget(settings.org_token_budget, "PROMPTKIT_ORG_TOKEN_BUDGET"),
+    )
     app.tools = ToolRegistry(settings.tools)
     QuartSchema(
         app,
@@ -139,7 +143,7 @@ def create_app(settings: Settings | None = None, *, plugins: Iterable[object] = 
             await app.db.disconnect()  # a start that fails leaves no connection (or thread) open
             raise
         await app.replies.start()
-        if app.budgets.limit is not None and app.budgets.redis is None:
+        if app.budgets.any and app.budgets.redis is None:
             log.warning(
                 "PROMPTKIT_TOKEN_BUDGET without REDIS_URL: each process keeps its own budget,"
                 " so several workers or instances each allow the whole budget"

@@ -24,6 +24,7 @@ import orjson
 from .db import files, projects
 from .errors import NotFound, ProviderError, UnsupportedAttachment, ValidationFailed
 from .hooktypes import Attachment, Model, Principal, StoredFile, Upload, is_text_media_type
+from .roles import owner_of
 from .tasks import run_to_completion
 
 if TYPE_CHECKING:
@@ -112,7 +113,7 @@ async def attach(
     if len(wanted) > limit:
         message = f"a message may have at most {limit} attachments, not {len(wanted)}"
         raise ValidationFailed(message, details=[{"loc": ["body", "file_ids"], "msg": message}])
-    db, owner = app.db, principal.user_id
+    db, owner = app.db, owner_of(principal, app.settings.org_admin_roles)
     rows: list[dict[str, Any] | InlineFile] = []
     for item in wanted:
         if isinstance(item, InlineFile):
@@ -157,6 +158,7 @@ async def of_history(
     """The files of the user messages among `rows` (from `messages.recent`, `parts` as JSON
     text), by message id. A file deleted since is left out; so is one the model cannot read
     (the conversation may have been with another model)."""
+    owner = owner_of(principal, app.settings.org_admin_roles)
     found: dict[str, tuple[Attachment, ...]] = {}
     known: dict[str, dict[str, Any] | None] = {}
     for row in rows:
@@ -169,7 +171,7 @@ async def of_history(
             if file_id is None:
                 continue
             if file_id not in known:
-                known[file_id] = await files.get(app.db, principal.user_id, file_id)
+                known[file_id] = await files.get(app.db, owner, file_id)
             stored = known[file_id]
             if stored is not None and reads(model, stored["content_type"]):
                 attached.append(_attachment(app, principal, stored))
@@ -216,7 +218,9 @@ async def _store_inline(
     """Store a `data:` URL's bytes as an upload would be, and return the file's row."""
     from .routes.files import UPLOADING, store_and_record  # the one path every upload takes
 
-    project = await projects.get(app.db, principal.user_id, project_id)
+    owner = owner_of(principal, app.settings.org_admin_roles)
+    # A `data:` URL is an upload: in an organization's project, an admin's (403 for a member).
+    project = await projects.get_to_change(app.db, owner, project_id)
     if project is None:
         raise NotFound("project not found")
     spooled = await asyncio.to_thread(_spool, inline.data)
@@ -226,9 +230,11 @@ async def _store_inline(
         content_type=inline.media_type,
         size_bytes=len(inline.data),
     )
-    work = store_and_record(app.db, app.plugins, principal, project, upload, on_done=spooled.close)
+    work = store_and_record(
+        app.db, app.plugins, principal, owner, project, upload, on_done=spooled.close
+    )
     created = await run_to_completion(app, work, UPLOADING)
-    row = await files.get(app.db, principal.user_id, created["id"])  # with its `provider`
+    row = await files.get(app.db, owner, created["id"])  # with its `provider`
     if row is None:
         raise NotFound("project not found")  # deleted meanwhile, the file with it
     return row

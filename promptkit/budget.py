@@ -1,5 +1,6 @@
 """Per-user token budgets (`PROMPTKIT_TOKEN_BUDGET`, e.g. `200000/day`) that concurrent chats
-on any number of instances cannot overspend.
+on any number of instances cannot overspend, and per-organization ones on top
+(`PROMPTKIT_ORG_TOKEN_BUDGET`: every chat with an active organization counts against both).
 
 Before the provider is called, a chat reserves its worst case (the prompt's estimated tokens
 plus the reply's `max_tokens` cap); when the reply ends it settles to the usage the provider
@@ -37,6 +38,7 @@ RESERVATION_SECONDS = 900
 STORAGE_TIMEOUT_SECONDS = 2.0  # Redis busy for longer than this counts as down
 RETRY_REDIS_SECONDS = 5.0  # after Redis failed, the in-process budget serves this long
 KEY_PREFIX = "promptkit:budget:"
+ORG_KEY_PREFIX = "promptkit:org-budget:"  # apart from the users' keys, whatever the ids
 
 
 def estimate_tokens(text: str) -> int:
@@ -68,16 +70,14 @@ class BudgetLimit:
         return int(now // self.seconds) * self.seconds
 
 
-def parse_budget(value: str | None) -> BudgetLimit | None:
+def parse_budget(value: str | None, name: str = "PROMPTKIT_TOKEN_BUDGET") -> BudgetLimit | None:
     """`200000/day` -> a limit; empty or `off` -> None. A typo stops start-up, naming it."""
     if not value or value.strip().lower() == "off":
         return None
     try:
         item = parse(value)
     except ValueError as error:
-        raise ValueError(
-            f"PROMPTKIT_TOKEN_BUDGET={value!r} is not a budget like '200000/day'"
-        ) from error
+        raise ValueError(f"{name}={value!r} is not a budget like '200000/day'") from error
     granularity = item.GRANULARITY.name
     return BudgetLimit(item.amount, item.get_expiry(), f"{item.multiples} {granularity}")
 
@@ -255,6 +255,7 @@ class Reservation:
     hold_id: str
     amount: int
     settled: bool = False
+    also: Reservation | None = None  # the organization's hold, settled alongside
 
     async def settle(self, tokens: int, model: str) -> None:
         """Count `tokens` (what the reply used) instead of the hold; once, never raises."""
@@ -262,15 +263,33 @@ class Reservation:
             return
         self.settled = True
         await self.budgets.settle(self, tokens, model)
+        if self.also is not None:
+            await self.also.settle(tokens, model)
 
 
 class Budgets:
-    def __init__(self, limit: BudgetLimit | None, redis_url: str | None) -> None:
+    def __init__(
+        self,
+        limit: BudgetLimit | None,
+        redis_url: str | None,
+        org_limit: BudgetLimit | None = None,
+    ) -> None:
         self.limit = limit
+        self.org_limit = org_limit
         self.memory = MemoryLedger()
-        self.redis = RedisLedger(redis_url) if (limit and redis_url) else None
+        self.redis = RedisLedger(redis_url) if ((limit or org_limit) and redis_url) else None
         self._redis_down_until = 0.0
-        self._ttl = (limit.seconds if limit else 0) + RESERVATION_SECONDS
+        longest = max(item.seconds for item in (limit, org_limit) if item) if self.any else 0
+        self._ttl = longest + RESERVATION_SECONDS
+
+    @property
+    def any(self) -> bool:
+        """Whether any budget is set: a user's or an organization's."""
+        return self.limit is not None or self.org_limit is not None
+
+    def limited(self, org_id: str | None) -> bool:
+        """Whether a chat of a user with this active organization (or None) is budgeted."""
+        return self.limit is not None or (org_id is not None and self.org_limit is not None)
 
     def _key(self, user_id: str, start: int) -> str:
         return f"{KEY_PREFIX}{user_id}:{start}"
@@ -304,15 +323,39 @@ class Budgets:
                 return answer, self.redis
         return await getattr(self.memory, method)(*args), self.memory
 
-    async def reserve(self, user_id: str, amount: int) -> Reservation | None:
-        """Hold `amount` tokens of `user_id`'s budget; `BudgetExhausted` when they do not fit.
-        None when no budget is set."""
-        limit = self.limit
-        if limit is None:
-            return None
+    async def reserve(
+        self, user_id: str, amount: int, org_id: str | None = None
+    ) -> Reservation | None:
+        """Hold `amount` tokens of `user_id`'s budget and, with an active organization, of
+        `org_id`'s too: both holds or neither. `BudgetExhausted` when they do not fit; None
+        when no budget applies."""
+        mine = None
+        if self.limit is not None:
+            key = self._key(user_id, self.limit.window_start(time.time()))
+            mine = await self._hold(self.limit, key, amount, "the token budget")
+        if org_id is None or self.org_limit is None:
+            return mine
+        start = self.org_limit.window_start(time.time())
+        try:
+            ours = await self._hold(
+                self.org_limit,
+                f"{ORG_KEY_PREFIX}{org_id}:{start}",
+                amount,
+                "the organization's token budget",
+            )
+        except BaseException:
+            if mine is not None:
+                await mine.settle(0, "")  # give the user's hold back: nothing was used
+            raise
+        if mine is None:
+            return ours
+        mine.also = ours
+        return mine
+
+    async def _hold(self, limit: BudgetLimit, key: str, amount: int, what: str) -> Reservation:
+        """One atomic hold on the window `key` of `limit`; `BudgetExhausted` naming `what`."""
         now = time.time()
         start = limit.window_start(now)
-        key = self._key(user_id, start)
         hold_id = secrets.token_hex(8)
         held, ledger = await self._call(
             "reserve", key, hold_id, amount, limit.tokens, now + RESERVATION_SECONDS, self._ttl
@@ -321,7 +364,7 @@ class Budgets:
             left = max(0, limit.tokens - held.used - held.reserved)
             retry_after = max(1, math.ceil(start + limit.seconds - now))
             raise BudgetExhausted(
-                f"the token budget is used up: this reply may need {amount} tokens and"
+                f"{what} is used up: this reply may need {amount} tokens and"
                 f" {left} of {limit.tokens} per {limit.window} are left; retry in {retry_after} s",
                 retry_after=retry_after,
             )

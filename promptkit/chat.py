@@ -27,6 +27,7 @@ from .hooktypes import (
     StreamEnd,
     ToolCallDelta,
 )
+from .roles import owner_of
 from .tasks import track
 from .tools import Tool, ToolContext
 
@@ -77,7 +78,7 @@ class Turn:
 async def start_turn(app: PromptkitApp, principal: Principal, ask: Ask) -> Turn:
     """Take the conversation's lease and read its context, pick the provider, start its request
     and store the user message."""
-    db, owner = app.db, principal.user_id
+    db, owner = app.db, owner_of(principal, app.settings.org_admin_roles)
     # A model that is not registered or not allowed is refused (422) before anything is written.
     model = app.models.resolve(ask.model)
     lease = new_id("msg")  # the reply's id: storing the reply ends the lease
@@ -152,7 +153,7 @@ async def _prepare(
     active: conversations.SystemPrompt | None,
     tools: list[Tool],
 ) -> Turn:
-    db, owner = app.db, principal.user_id
+    db, owner = app.db, owner_of(principal, app.settings.org_admin_roles)
     replaces: list[str] = []
     user_message: dict[str, Any] | None = None
     if ask.text is None:
@@ -192,16 +193,16 @@ async def _prepare(
             files_of=files_of,
             new_files=attached,
         ),
-        user_id=owner,
+        user_id=principal.user_id,
         conversation_id=conversation["id"],
         max_tokens=app.settings.max_reply_tokens,
         tools=tuple(tool.spec() for tool in tools),
     )
     # The worst case is held before the provider is called: over budget, nothing is written.
     reservation = None
-    if app.budgets.limit is not None:
+    if app.budgets.limited(principal.org_id):
         worst_case = estimate_prompt(chat.messages) + app.settings.max_reply_tokens
-        reservation = await app.budgets.reserve(owner, worst_case)
+        reservation = await app.budgets.reserve(principal.user_id, worst_case, principal.org_id)
     try:
         # Picking the provider does no network work yet; a provider that cannot serve now is
         # refused (503) without writing anything.
@@ -261,7 +262,8 @@ async def _prepare(
 def _tool_context(
     app: PromptkitApp, principal: Principal, conversation: dict[str, Any]
 ) -> ToolContext:
-    db, owner, project_id = app.db, principal.user_id, conversation["project_id"]
+    db, project_id = app.db, conversation["project_id"]
+    owner = owner_of(principal, app.settings.org_admin_roles)
 
     async def list_project_files() -> list[dict[str, Any]]:
         rows = await files.of_project(db, owner, project_id)

@@ -29,6 +29,7 @@ from .db import replies as replies_db
 from .errors import ProviderError
 from .hooktypes import StreamEnd
 from .metrics import metrics
+from .roles import owner_of
 from .tasks import run_to_completion, track
 from .tool_loop import Recorder, part  # one encoder of a stream part, shared
 
@@ -206,7 +207,7 @@ async def _finish(
 ) -> dict[str, Any] | None:
     """Wait for the provider to close, store the reply (unless `status` is None or nothing was
     produced by a stream cut short), which frees the conversation, then tell the observers."""
-    db, owner = turn.app.db, turn.principal.user_id
+    db, owner = turn.app.db, owner_of(turn.principal, turn.app.settings.org_admin_roles)
     saved = None
     try:
         await pump.closed()

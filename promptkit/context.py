@@ -7,10 +7,12 @@ from typing import TYPE_CHECKING, cast
 from quart import current_app, g
 
 from .hooktypes import Principal
+from .roles import owner_of
 
 if TYPE_CHECKING:
     from .app import PromptkitApp
     from .db import Database
+    from .db.owners import Owner
     from .plugins import Plugins
     from .settings import Settings
 
@@ -34,3 +36,8 @@ def settings() -> Settings:
 def principal() -> Principal:
     """The caller, set by the authentication step before every protected view."""
     return cast(Principal, g.principal)
+
+
+def owner() -> Owner:
+    """The caller as the data layer scopes them: user, active organization and role."""
+    return owner_of(principal(), settings().org_admin_roles)

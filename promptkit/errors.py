@@ -29,6 +29,12 @@ class AuthenticationError(ApiError):
     status, code = 401, "unauthenticated"
 
 
+class Forbidden(ApiError):
+    """The caller sees the object but their role may not do this to it."""
+
+    status, code = 403, "forbidden"
+
+
 class NotFound(ApiError):
     status, code = 404, "not_found"
 

@@ -19,13 +19,19 @@ def public_route(view: View) -> View:
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: the owner of every row the request may touch."""
+    """Who is calling: the user, and the organization active in their session, if any.
+
+    `org_role` reads `org:<role>` whichever Clerk token version carried it; `org_permissions`
+    are the organization permissions the token grants (`org:<feature>:<permission>`).
+    `promptkit.roles` turns these into what the caller may do.
+    """
 
     user_id: str
     session_id: str | None = None
     org_id: str | None = None
     org_slug: str | None = None
     org_role: str | None = None
+    org_permissions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,9 +89,17 @@ class ConversationPatch(Patch):
     title: Title
 
 
+class ProjectOwner(BaseModel):
+    """Who owns a project: a user (personal) or an organization; `id` is theirs."""
+
+    kind: Literal["user", "organization"]
+    id: str
+
+
 class Project(BaseModel):
     id: str
     name: str
+    owner: ProjectOwner
     tools: list[str]  # the registered tools its chats may call
     created_at: datetime
     updated_at: datetime

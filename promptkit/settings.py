@@ -113,6 +113,11 @@ class Settings:
     rate_limit: str | None = "30/minute"
     # Tokens per user per window, such as "200000/day"; unset: no budget.
     token_budget: str | None = None
+    # Tokens per organization per window, on top of each member's own budget; unset: none.
+    org_token_budget: str | None = None
+    # Clerk organization roles (with or without `org:`) that may change a project; others only
+    # use it (`promptkit.roles`).
+    org_admin_roles: tuple[str, ...] = ("org:admin", "admin")
     max_reply_tokens: int = 4096
     # Every other authenticated route; generous, it only stops runaway clients. "off" disables.
     api_rate_limit: str | None = "1200/minute"
@@ -186,6 +191,9 @@ class Settings:
             trusted_proxies=_networks(environ, "PROMPTKIT_TRUSTED_PROXIES"),
             rate_limit=environ.get("PROMPTKIT_RATE_LIMIT") or defaults.rate_limit,
             token_budget=environ.get("PROMPTKIT_TOKEN_BUDGET") or None,
+            org_token_budget=environ.get("PROMPTKIT_ORG_TOKEN_BUDGET") or None,
+            org_admin_roles=_csv(environ.get("PROMPTKIT_ORG_ADMIN_ROLES"))
+            or defaults.org_admin_roles,
             max_reply_tokens=_number(
                 environ, "PROMPTKIT_MAX_REPLY_TOKENS", defaults.max_reply_tokens, int
             ),

@@ -19,10 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 from .db import conversations
 from .hooktypes import ChatMessage, ChatRequest, Principal
+from .roles import owner_of
 from .tasks import track
 
 if TYPE_CHECKING:
     from .app import PromptkitApp
+    from .db.owners import Owner
 
 log = logging.getLogger(__name__)
 
@@ -94,12 +96,13 @@ def begin(
     if not app.settings.titles or conversation["title"].strip():
         return None
     said = [m for m in chat.messages if m.role != "system"]
-    work = _name(app, principal.user_id, conversation["id"], said, chat.model)
+    owner = owner_of(principal, app.settings.org_admin_roles)
+    work = _name(app, owner, conversation["id"], said, chat.model)
     return PendingTitle(track(app, work, "naming a conversation"))
 
 
 async def _name(
-    app: PromptkitApp, owner: str, conversation_id: str, said: list[ChatMessage], model: str
+    app: PromptkitApp, owner: Owner, conversation_id: str, said: list[ChatMessage], model: str
 ) -> str | None:
     """Ask the plugins, fall back to the first words, store it if still untitled; the title
     stored, or None."""

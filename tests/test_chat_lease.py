@@ -14,6 +14,7 @@ from test_chat import new_conversation, parse_events, send, text_of, upstream_en
 
 from promptkit import chat as chat_module
 from promptkit.db import conversations
+from promptkit.db.owners import Owner
 from promptkit.db.tables import conversations as table
 
 
@@ -107,13 +108,17 @@ async def test_a_crashed_streams_lease_expires(app, client, auth, fake):
     user_id = await _user_id(app, conversation)
 
     # A process took the lease and died without releasing it.
-    assert await conversations.take_stream_lease(app.db, user_id, conversation, "lease_dead", 60)
+    assert await conversations.take_stream_lease(
+        app.db, Owner(user_id), conversation, "lease_dead", 60
+    )
     response, _ = await send(client, alice, {"conversation_id": conversation, "message": "hi"})
     assert response.status_code == 409
 
     # Its lease runs out: the conversation is usable again without anyone cleaning up.
     await conversations.release_stream_lease(app.db, conversation, "lease_dead")
-    assert await conversations.take_stream_lease(app.db, user_id, conversation, "lease_dead", 0.05)
+    assert await conversations.take_stream_lease(
+        app.db, Owner(user_id), conversation, "lease_dead", 0.05
+    )
     await asyncio.sleep(0.1)
     response, events = await send(client, alice, {"conversation_id": conversation, "message": "hi"})
     assert response.status_code == 200

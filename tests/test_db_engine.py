@@ -17,6 +17,7 @@ def project(project_id: str) -> dict[str, object]:
     stamp = now()
     return {
         "id": project_id,
+        "owner_kind": "user",
         "owner_id": "user_a",
         "name": "p",
         "tools": [],

@@ -11,7 +11,8 @@ async def test_create_read_rename_delete(client, auth):
     assert created.status_code == 201
     project = await created.get_json()
     assert project["name"] == "Launch"
-    assert set(project) == {"id", "name", "tools", "created_at", "updated_at"}
+    assert set(project) == {"id", "name", "owner", "tools", "created_at", "updated_at"}
+    assert project["owner"] == {"kind": "user", "id": "alice"}
     assert datetime.fromisoformat(project["created_at"]).tzinfo is not None
 
     read = await client.get(f"/projects/{project['id']}", headers=alice)

@@ -19,6 +19,7 @@ from test_chat import parse_events
 from plugins.builtin_clerk.local import mint_session_token
 from promptkit.db import projects as projects_db
 from promptkit.db.engine import Database, sync_url
+from promptkit.db.owners import Owner
 from promptkit.db.tables import conversations, file_metadata, messages, prompts
 from promptkit.db.tables import projects as projects_table
 
@@ -130,8 +131,8 @@ async def test_project_lock_is_owner_scoped(client, auth, clean_database):
     await db.connect()
     try:
         async with db.transaction():
-            assert await projects_db.lock(db, "bob", project_id) is None
-            assert await projects_db.lock(db, "alice", project_id) == project_id
+            assert await projects_db.lock(db, Owner("bob"), project_id) is None
+            assert await projects_db.lock(db, Owner("alice"), project_id) == project_id
     finally:
         await db.disconnect()
 

@@ -19,6 +19,7 @@ from test_chat_lease import read_to_end, start_streaming
 from promptkit.db import conversations, messages
 from promptkit.db import replies as replies_db
 from promptkit.db.engine import now
+from promptkit.db.owners import Owner
 from promptkit.db.tables import conversations as conversations_table
 
 TOKENS = [f" w{i}" for i in range(40)]
@@ -192,7 +193,7 @@ async def test_stop_ends_every_client_of_a_resumable_reply(resumable, auth, fake
         assert text_of(events) == message["content"]
 
 
-async def _checkpoint_then_die(app, conversation: str, owner: str, content: str) -> None:
+async def _checkpoint_then_die(app, conversation: str, owner: Owner, content: str) -> None:
     """What a dead instance leaves: a lease with a checkpoint, expired, its reply unstored."""
     taken = await conversations.take_stream_lease(
         app.db, owner, conversation, "msg_dead", 60, "dead-instance"
@@ -207,12 +208,12 @@ async def _checkpoint_then_die(app, conversation: str, owner: str, content: str)
     )
 
 
-async def _owner(app, conversation: str) -> str:
+async def _owner(app, conversation: str) -> Owner:
     row = await app.db.fetch_one(
         sa.select(conversations_table.c.owner_id).where(conversations_table.c.id == conversation)
     )
     assert row is not None
-    return str(row["owner_id"])
+    return Owner(str(row["owner_id"]))
 
 
 async def test_the_next_chat_stores_a_dead_instances_reply_from_its_checkpoint(

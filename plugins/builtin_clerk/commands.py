@@ -27,13 +27,28 @@ def keygen() -> None:
 @click.command()
 @click.argument("user_id")
 @click.option("--ttl", default=3600, show_default=True, type=click.IntRange(min=1), help="Seconds.")
-@click.option("--org-id", default=None, help="Active organization id (`o.id`).")
+@click.option("--org", "--org-id", "org_id", default=None, help="Active organization id (`o.id`).")
 @click.option("--org-slug", default=None, help="Active organization slug (`o.slg`).")
-@click.option("--org-role", default=None, help="Role in it, without `org:` (`o.rol`).")
+@click.option(
+    "--role",
+    "--org-role",
+    "org_role",
+    default=None,
+    help="Role in the organization (`o.rol`): admin, member or a custom role; default member.",
+)
 def token(
     user_id: str, ttl: int, org_id: str | None, org_slug: str | None, org_role: str | None
 ) -> None:
-    """Print a Clerk-shaped session token for USER_ID, signed by the local key."""
+    """Print a Clerk-shaped (v2) session token for USER_ID, signed by the local key.
+
+    With --org, the token carries that organization as the active one (the `o` claim), as
+    Clerk's do when a user picks an organization: `promptkit token user_1 --org org_1 --role
+    admin`.
+    """
+    if org_role is not None and org_id is None:
+        raise click.UsageError("--role needs --org: a role is held in an organization")
+    if org_id is not None:
+        org_role = (org_role or "member").removeprefix("org:")
     from promptkit.settings import Settings
 
     from .config import ClerkConfig, ConfigError

@@ -63,8 +63,10 @@ def mint_session_token(
     org_role: str | None = None,
     issuer: str = LOCAL_ISSUER,
     extra_claims: dict[str, Any] | None = None,
+    version: int = 2,
 ) -> str:
-    """A v2 Clerk session token for `user_id`, signed RS256 with `key`.
+    """A Clerk session token for `user_id`, signed RS256 with `key`: v2 (the organization in
+    `o`), or with `version=1` the deprecated shape (`org_id`, `org_slug`, `org_role`).
 
     Real Clerk tokens live 60 s; the default here is an hour so a curl session stays usable.
     `org_role` is given without the `org:` prefix, as the v2 `o.rol` claim carries it.
@@ -81,7 +83,12 @@ def mint_session_token(
         "sub": user_id,
         "v": 2,
     }
-    if org_id:
+    if version == 1:
+        del claims["v"]
+        if org_id:
+            v1 = {"org_id": org_id, "org_slug": org_slug, "org_role": f"org:{org_role or 'member'}"}
+            claims.update({name: value for name, value in v1.items() if value})
+    elif org_id:
         organization = {"id": org_id, "slg": org_slug, "rol": org_role}
         claims["o"] = {name: value for name, value in organization.items() if value}
     claims.update(extra_claims or {})

@@ -146,23 +146,46 @@ class Verifier:
 def principal_from(claims: dict[str, Any]) -> Principal:
     """User and session, plus the active organization from v2's `o` or v1's `org_*` claims.
 
-    The role reads `org:<role>` for both versions, as Clerk's JavaScript SDK presents it.
+    The role reads `org:<role>` for both versions, as Clerk's JavaScript SDK presents it. A v2
+    token has no `o` without an active organization: the principal is then personal.
     """
     organization = claims.get("o")
-    if claims.get("v") == 2 and isinstance(organization, dict):
+    if claims.get("v") == 2:
+        if not isinstance(organization, dict):
+            organization = {}
         org_id, org_slug = _text(organization.get("id")), _text(organization.get("slg"))
         role = _text(organization.get("rol"))
-        org_role = f"org:{role}" if role else None
+        org_role = role if role is None or role.startswith("org:") else f"org:{role}"
+        permissions = _v2_permissions(claims.get("fea"), organization)
     else:
         org_id, org_slug = _text(claims.get("org_id")), _text(claims.get("org_slug"))
         org_role = _text(claims.get("org_role"))
+        listed = claims.get("org_permissions")
+        permissions = tuple(p for p in listed if _text(p)) if isinstance(listed, list) else ()
     return Principal(
         user_id=claims["sub"],
         session_id=claims["sid"],
         org_id=org_id,
         org_slug=org_slug,
-        org_role=org_role,
+        org_role=org_role if org_id else None,
+        org_permissions=permissions if org_id else (),
     )
+
+
+def _v2_permissions(features: object, organization: dict[str, Any]) -> tuple[str, ...]:
+    """`org:<feature>:<permission>` for each organization feature in `fea` and each permission
+    of `o.per` that its bitmask in `o.fpm` sets (least significant bit: the first permission),
+    as Clerk's SDKs expand them."""
+    names, masks = organization.get("per"), organization.get("fpm")
+    if not (isinstance(features, str) and isinstance(names, str) and isinstance(masks, str)):
+        return ()
+    permissions = [name for name in names.split(",") if name]
+    org_features = [f.removeprefix("o:") for f in features.split(",") if f.startswith("o:")]
+    granted = []
+    for feature, mask in zip(org_features, masks.split(","), strict=False):
+        bits = int(mask) if mask.isdigit() else 0
+        granted += [f"org:{feature}:{p}" for i, p in enumerate(permissions) if bits >> i & 1]
+    return tuple(granted)
 
 
 def _text(value: object) -> str | None:

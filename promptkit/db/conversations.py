@@ -1,4 +1,4 @@
-"""Conversations of a project."""
+"""Conversations of a project: each is its starter's alone, in an organization's project too."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from . import projects
 from .engine import Database, Prepared, new_id, now
+from .owners import Owner, in_scope, prepared_scope
 from .pagination import fetch_page
 from .tables import conversations, messages, prompts
 from .tables import projects as projects_table
@@ -22,11 +23,18 @@ COLUMNS = (
 )
 
 
-def _mine(owner_id: str, conversation_id: str) -> sa.ColumnElement[bool]:
-    return sa.and_(conversations.c.id == conversation_id, conversations.c.owner_id == owner_id)
+def mine(owner: Owner) -> sa.ColumnElement[bool]:
+    """The owner's conversations: their own, in a project they see now."""
+    return sa.and_(
+        conversations.c.owner_id == owner.user_id, in_scope(owner, conversations.c.project_id)
+    )
 
 
-async def create(db: Database, owner_id: str, project_id: str, title: str) -> dict[str, Any] | None:
+def _mine(owner: Owner, conversation_id: str) -> sa.ColumnElement[bool]:
+    return sa.and_(conversations.c.id == conversation_id, mine(owner))
+
+
+async def create(db: Database, owner: Owner, project_id: str, title: str) -> dict[str, Any] | None:
     """The new conversation, or None (nothing written) when the owner has no such project."""
     stamp = now()
     row = {
@@ -36,53 +44,49 @@ async def create(db: Database, owner_id: str, project_id: str, title: str) -> di
         "created_at": stamp,
         "updated_at": stamp,
     }
-    if await db.fetch_one(projects.insert_under(conversations, owner_id, row)) is None:
+    if await db.fetch_one(projects.insert_under(conversations, owner, row)) is None:
         return None
     return row
 
 
 async def list_page(
-    db: Database, owner_id: str, project_id: str, *, limit: int, cursor: str | None
+    db: Database, owner: Owner, project_id: str, *, limit: int, cursor: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
-    query = sa.select(*COLUMNS).where(
-        conversations.c.project_id == project_id, conversations.c.owner_id == owner_id
-    )
+    query = sa.select(*COLUMNS).where(conversations.c.project_id == project_id, mine(owner))
     return await fetch_page(db, query, conversations, limit=limit, cursor=cursor)
 
 
-async def get(db: Database, owner_id: str, conversation_id: str) -> dict[str, Any] | None:
-    return await db.fetch_one(sa.select(*COLUMNS).where(_mine(owner_id, conversation_id)))
+async def get(db: Database, owner: Owner, conversation_id: str) -> dict[str, Any] | None:
+    return await db.fetch_one(sa.select(*COLUMNS).where(_mine(owner, conversation_id)))
 
 
 async def retitle(
-    db: Database, owner_id: str, conversation_id: str, title: str
+    db: Database, owner: Owner, conversation_id: str, title: str
 ) -> dict[str, Any] | None:
     query = (
         sa.update(conversations)
-        .where(_mine(owner_id, conversation_id))
+        .where(_mine(owner, conversation_id))
         .values(title=title, updated_at=now())
         .returning(*COLUMNS)
     )
     return await db.fetch_one(query)
 
 
-async def name_untitled(db: Database, owner_id: str, conversation_id: str, title: str) -> bool:
+async def name_untitled(db: Database, owner: Owner, conversation_id: str, title: str) -> bool:
     """Give the conversation `title` only if it has none yet; False when it has one (a user
     set it meanwhile) or is gone. The check and the write are one statement."""
     query = (
         sa.update(conversations)
-        .where(_mine(owner_id, conversation_id), conversations.c.title == "")
+        .where(_mine(owner, conversation_id), conversations.c.title == "")
         .values(title=title, updated_at=now())
         .returning(conversations.c.id)
     )
     return await db.fetch_one(query) is not None
 
 
-async def delete(db: Database, owner_id: str, conversation_id: str) -> bool:
+async def delete(db: Database, owner: Owner, conversation_id: str) -> bool:
     query = (
-        sa.delete(conversations)
-        .where(_mine(owner_id, conversation_id))
-        .returning(conversations.c.id)
+        sa.delete(conversations).where(_mine(owner, conversation_id)).returning(conversations.c.id)
     )
     return await db.fetch_one(query) is not None
 
@@ -115,7 +119,6 @@ def _active_prompt(column: sa.Column[Any]) -> sa.ScalarSelect[Any]:
         sa.select(column)
         .where(
             prompts.c.project_id == _project_of_asked,
-            prompts.c.owner_id == sa.bindparam("owner_id"),
             prompts.c.is_active,
         )
         .scalar_subquery()
@@ -127,6 +130,7 @@ TAKE_LEASE = Prepared(
     .where(
         conversations.c.id == sa.bindparam("conversation_id"),
         conversations.c.owner_id == sa.bindparam("owner_id"),
+        prepared_scope(conversations.c.project_id),
         sa.or_(
             conversations.c.stream_lease.is_(None),
             sa.exists().where(messages.c.id == conversations.c.stream_lease),  # its reply is in
@@ -193,7 +197,7 @@ class TakenLease(NamedTuple):
 
 async def take_stream_lease(
     db: Database,
-    owner_id: str,
+    owner: Owner,
     conversation_id: str,
     lease: str,
     seconds: float,
@@ -206,7 +210,7 @@ async def take_stream_lease(
     stamp = now()
     rows = await db.run(
         TAKE_LEASE,
-        owner_id=owner_id,
+        **owner.params(),
         conversation_id=conversation_id,
         lease=lease,
         until=stamp + timedelta(seconds=seconds),

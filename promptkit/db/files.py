@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from . import projects
 from .engine import Database, new_id, now
+from .owners import Owner, in_scope, may_change, project_scope
 from .pagination import fetch_page
 from .tables import file_metadata
 from .tables import projects as projects_table
@@ -25,13 +26,20 @@ COLUMNS = (
 STORED_COLUMNS = (*COLUMNS, file_metadata.c.provider)
 
 
-def _mine(owner_id: str, file_id: str) -> sa.ColumnElement[bool]:
-    return sa.and_(file_metadata.c.id == file_id, file_metadata.c.owner_id == owner_id)
+def _mine(owner: Owner, file_id: str) -> sa.ColumnElement[bool]:
+    """The file, when it is of a project the owner sees (whoever of its admins uploaded it)."""
+    return sa.and_(file_metadata.c.id == file_id, in_scope(owner, file_metadata.c.project_id))
+
+
+def _of_project(owner: Owner, project_id: str) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        file_metadata.c.project_id == project_id, in_scope(owner, file_metadata.c.project_id)
+    )
 
 
 async def create(
     db: Database,
-    owner_id: str,
+    owner: Owner,
     project_id: str,
     *,
     filename: str,
@@ -39,7 +47,11 @@ async def create(
     content_type: str,
     provider: str,
     provider_file_id: str,
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
+    """The new file's row; None (nothing written) when the owner has no such project."""
+    project = sa.and_(projects_table.c.id == project_id, project_scope(owner))
+    if not await may_change(db, owner, projects_table, project):
+        return None
     row = {
         "id": new_id("fil"),
         "project_id": project_id,
@@ -49,43 +61,52 @@ async def create(
         "provider_file_id": provider_file_id,
         "created_at": now(),
     }
-    await db.execute(sa.insert(file_metadata).values(owner_id=owner_id, provider=provider, **row))
+    stored = {**row, "provider": provider}
+    if await db.fetch_one(projects.insert_under(file_metadata, owner, stored)) is None:
+        return None
     return row
 
 
 async def list_page(
-    db: Database, owner_id: str, project_id: str, *, limit: int, cursor: str | None
+    db: Database, owner: Owner, project_id: str, *, limit: int, cursor: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
-    query = sa.select(*COLUMNS).where(
-        file_metadata.c.project_id == project_id, file_metadata.c.owner_id == owner_id
-    )
+    query = sa.select(*COLUMNS).where(_of_project(owner, project_id))
     return await fetch_page(db, query, file_metadata, limit=limit, cursor=cursor)
 
 
-async def get(db: Database, owner_id: str, file_id: str) -> dict[str, Any] | None:
+async def get(db: Database, owner: Owner, file_id: str) -> dict[str, Any] | None:
     """The file's row with its `provider`, or None when it is absent or not this owner's."""
-    return await db.fetch_one(sa.select(*STORED_COLUMNS).where(_mine(owner_id, file_id)))
+    return await db.fetch_one(sa.select(*STORED_COLUMNS).where(_mine(owner, file_id)))
+
+
+async def get_to_delete(db: Database, owner: Owner, file_id: str) -> dict[str, Any] | None:
+    """`get` before deleting the file's bytes: Forbidden for a member, before anything goes."""
+    if not await may_change(db, owner, file_metadata, _mine(owner, file_id)):
+        return None
+    return await get(db, owner, file_id)
 
 
 async def of_project(
-    db: Database, owner_id: str, project_id: str, *, limit: int = 100
+    db: Database, owner: Owner, project_id: str, *, limit: int = 100
 ) -> list[dict[str, Any]]:
     """Some of a project's files, oldest first, with their `provider`."""
     query = (
         sa.select(*STORED_COLUMNS)
-        .where(file_metadata.c.project_id == project_id, file_metadata.c.owner_id == owner_id)
+        .where(_of_project(owner, project_id))
         .order_by(file_metadata.c.created_at, file_metadata.c.id)
         .limit(limit)
     )
     return await db.fetch_all(query)
 
 
-async def delete(db: Database, owner_id: str, file_id: str) -> bool:
-    query = sa.delete(file_metadata).where(_mine(owner_id, file_id)).returning(file_metadata.c.id)
+async def delete(db: Database, owner: Owner, file_id: str) -> bool:
+    if not await may_change(db, owner, file_metadata, _mine(owner, file_id)):
+        return False
+    query = sa.delete(file_metadata).where(_mine(owner, file_id)).returning(file_metadata.c.id)
     return await db.fetch_one(query) is not None
 
 
-async def delete_project_if_empty(db: Database, owner_id: str, project_id: str) -> bool | None:
+async def delete_project_if_empty(db: Database, owner: Owner, project_id: str) -> bool | None:
     """Delete a project that has no files left: True when deleted, False when files remain,
     None when there is no such project of this owner.
 
@@ -94,10 +115,12 @@ async def delete_project_if_empty(db: Database, owner_id: str, project_id: str) 
     is checked and deleted, so an upload that finishes meanwhile cannot slip a row in under
     the cascade: its insert waits, then fails, and the upload deletes its bytes again.
     """
-    mine = sa.and_(projects_table.c.id == project_id, projects_table.c.owner_id == owner_id)
+    mine = sa.and_(projects_table.c.id == project_id, project_scope(owner))
+    if not await may_change(db, owner, projects_table, mine):
+        return None
     async with db.transaction():
         # Owner-scoped: another tenant's row is never locked. SQLite takes the write lock at once.
-        if await projects.lock(db, owner_id, project_id) is None:
+        if await projects.lock(db, owner, project_id) is None:
             return None
         # PostgreSQL: FOR UPDATE also blocks the key-share lock that inserting a child row takes.
         await db.execute(sa.select(projects_table.c.id).where(mine).with_for_update())

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from ..errors import NotFound
 from .engine import Database, Prepared, new_id, now
+from .owners import Owner, in_scope, prepared_scope
 from .pagination import fetch_sequence_page
 from .tables import conversations, messages
 
@@ -27,6 +28,17 @@ COLUMNS = (
 )
 
 
+def _of_owner(owner: Owner) -> sa.ColumnElement[bool]:
+    """The owner's messages: theirs, in a conversation of a project they see now."""
+    return sa.and_(
+        messages.c.owner_id == owner.user_id,
+        sa.exists().where(
+            conversations.c.id == messages.c.conversation_id,
+            in_scope(owner, conversations.c.project_id),
+        ),
+    )
+
+
 # Prepared: they run for every reply.
 # INSERT: every column a placeholder named after it, written only while the owner's
 # conversation exists, in the one statement. FOR KEY SHARE (PostgreSQL) waits for a delete of
@@ -41,6 +53,7 @@ INSERT = Prepared(
         .where(
             conversations.c.id == sa.bindparam("conversation_id"),
             conversations.c.owner_id == sa.bindparam("owner_id"),
+            prepared_scope(conversations.c.project_id),
         )
         .with_for_update(key_share=True),
     )
@@ -57,6 +70,10 @@ RECENT = Prepared(
     .where(
         messages.c.conversation_id == sa.bindparam("conversation_id"),
         messages.c.owner_id == sa.bindparam("owner_id"),
+        sa.exists().where(
+            conversations.c.id == messages.c.conversation_id,
+            prepared_scope(conversations.c.project_id),
+        ),
     )
     .order_by(messages.c.seq.desc())
     .limit(sa.bindparam("limit", type_=sa.Integer))
@@ -64,10 +81,10 @@ RECENT = Prepared(
 
 
 async def list_page(
-    db: Database, owner_id: str, conversation_id: str, *, limit: int, cursor: str | None
+    db: Database, owner: Owner, conversation_id: str, *, limit: int, cursor: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
     query = sa.select(*COLUMNS).where(
-        messages.c.conversation_id == conversation_id, messages.c.owner_id == owner_id
+        messages.c.conversation_id == conversation_id, _of_owner(owner)
     )
     rows, next_cursor = await fetch_sequence_page(
         db, query, messages.c.seq, limit=limit, cursor=cursor
@@ -87,7 +104,7 @@ def shaped(row: dict[str, Any]) -> dict[str, Any]:
 
 async def insert(
     db: Database,
-    owner_id: str,
+    owner: Owner,
     conversation_id: str,
     *,
     role: str,
@@ -117,25 +134,23 @@ async def insert(
         "parts": [{"type": "text", "text": content}] if parts is None and content else parts or [],
         "created_at": now(),
     }
-    if not await db.run(INSERT, owner_id=owner_id, **row):
+    if not await db.run(INSERT, **owner.params(), **row):
         raise NotFound("conversation not found")
     return shaped(row)
 
 
 async def recent(
-    db: Database, owner_id: str, conversation_id: str, *, limit: int
+    db: Database, owner: Owner, conversation_id: str, *, limit: int
 ) -> list[dict[str, Any]]:
     """The newest `limit` messages of a conversation, newest first: `id`, `role`, `content`,
     and `parts` as JSON text.
 
     Only what a chat turn reads: this runs before every reply, over up to `limit` rows.
     """
-    return await db.run(RECENT, owner_id=owner_id, conversation_id=conversation_id, limit=limit)
+    return await db.run(RECENT, **owner.params(), conversation_id=conversation_id, limit=limit)
 
 
-async def delete_many(db: Database, owner_id: str, message_ids: list[str]) -> None:
+async def delete_many(db: Database, owner: Owner, message_ids: list[str]) -> None:
     # One statement each (a regenerated reply usually replaces one): `Database` runs no IN lists.
     for message_id in message_ids:
-        await db.execute(
-            sa.delete(messages).where(messages.c.id == message_id, messages.c.owner_id == owner_id)
-        )
+        await db.execute(sa.delete(messages).where(messages.c.id == message_id, _of_owner(owner)))

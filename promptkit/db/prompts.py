@@ -15,7 +15,9 @@ import sqlalchemy as sa
 
 from . import projects
 from .engine import Database, new_id, now
+from .owners import Owner, in_scope, may_change, project_scope
 from .pagination import fetch_page, invalid_cursor
+from .tables import projects as projects_table
 from .tables import prompt_versions, prompts
 
 COLUMNS = (
@@ -37,8 +39,20 @@ VERSION_COLUMNS = (
 )
 
 
-def _mine(owner_id: str, prompt_id: str) -> sa.ColumnElement[bool]:
-    return sa.and_(prompts.c.id == prompt_id, prompts.c.owner_id == owner_id)
+def _mine(owner: Owner, prompt_id: str) -> sa.ColumnElement[bool]:
+    """The prompt, when it is of a project the owner sees (whoever of its admins wrote it)."""
+    return sa.and_(prompts.c.id == prompt_id, in_scope(owner, prompts.c.project_id))
+
+
+def _versions_of(owner: Owner, prompt_id: str) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        prompt_versions.c.prompt_id == prompt_id,
+        sa.exists().where(prompts.c.id == prompt_versions.c.prompt_id, _mine(owner, prompt_id)),
+    )
+
+
+async def _may_change(db: Database, owner: Owner, prompt_id: str) -> bool:
+    return await may_change(db, owner, prompts, _mine(owner, prompt_id))
 
 
 class _Vanished(Exception):
@@ -53,7 +67,7 @@ async def _deactivate_others(db: Database, project_id: str, keep_id: str) -> Non
     )
 
 
-async def _add_version(db: Database, owner_id: str, prompt: dict[str, Any]) -> None:
+async def _add_version(db: Database, owner: Owner, prompt: dict[str, Any]) -> None:
     """Record the prompt's content as its version `prompt["version"]`, unless that version is
     there already (an edit that left the content as it was)."""
     exists = sa.exists().where(
@@ -64,9 +78,9 @@ async def _add_version(db: Database, owner_id: str, prompt: dict[str, Any]) -> N
     values = sa.select(
         sa.literal(prompt["id"], columns.prompt_id.type),
         sa.literal(prompt["version"], columns.version.type),
-        sa.literal(owner_id, columns.owner_id.type),
+        sa.literal(owner.user_id, columns.owner_id.type),
         sa.literal(prompt["content"], columns.content.type),
-        sa.literal(owner_id, columns.created_by.type),
+        sa.literal(owner.user_id, columns.created_by.type),
         sa.literal(prompt["updated_at"], columns.created_at.type),
     ).where(~exists)
     await db.execute(
@@ -77,9 +91,12 @@ async def _add_version(db: Database, owner_id: str, prompt: dict[str, Any]) -> N
 
 
 async def create(
-    db: Database, owner_id: str, project_id: str, *, name: str, content: str, is_active: bool
+    db: Database, owner: Owner, project_id: str, *, name: str, content: str, is_active: bool
 ) -> dict[str, Any] | None:
     """The new prompt, or None (nothing written) when the owner has no such project."""
+    project = sa.and_(projects_table.c.id == project_id, project_scope(owner))
+    if not await may_change(db, owner, projects_table, project):
+        return None
     stamp, prompt_id = now(), new_id("pmt")
     row = {
         "id": prompt_id,
@@ -94,34 +111,36 @@ async def create(
     try:
         async with db.transaction():
             if is_active:
-                if await projects.lock(db, owner_id, project_id) is None:
+                if await projects.lock(db, owner, project_id) is None:
                     return None
                 await _deactivate_others(db, project_id, prompt_id)
-            if await db.fetch_one(projects.insert_under(prompts, owner_id, row)) is None:
+            if await db.fetch_one(projects.insert_under(prompts, owner, row)) is None:
                 raise _Vanished
-            await _add_version(db, owner_id, row)
+            await _add_version(db, owner, row)
     except _Vanished:
         return None
     return row
 
 
 async def list_page(
-    db: Database, owner_id: str, project_id: str, *, limit: int, cursor: str | None
+    db: Database, owner: Owner, project_id: str, *, limit: int, cursor: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
     query = sa.select(*COLUMNS).where(
-        prompts.c.project_id == project_id, prompts.c.owner_id == owner_id
+        prompts.c.project_id == project_id, in_scope(owner, prompts.c.project_id)
     )
     return await fetch_page(db, query, prompts, limit=limit, cursor=cursor)
 
 
-async def get(db: Database, owner_id: str, prompt_id: str) -> dict[str, Any] | None:
-    return await db.fetch_one(sa.select(*COLUMNS).where(_mine(owner_id, prompt_id)))
+async def get(db: Database, owner: Owner, prompt_id: str) -> dict[str, Any] | None:
+    return await db.fetch_one(sa.select(*COLUMNS).where(_mine(owner, prompt_id)))
 
 
 async def update(
-    db: Database, owner_id: str, prompt_id: str, changes: dict[str, Any]
+    db: Database, owner: Owner, prompt_id: str, changes: dict[str, Any]
 ) -> dict[str, Any] | None:
     """Change the name and/or content; new content becomes the prompt's next version."""
+    if not await _may_change(db, owner, prompt_id):
+        return None
     values = {**changes, "updated_at": now()}
     if "content" in changes:
         # Numbered under the row's lock: racing edits get distinct versions, none is lost.
@@ -129,45 +148,51 @@ async def update(
             (prompts.c.content == changes["content"], prompts.c.version),
             else_=prompts.c.version + 1,
         )
-    query = sa.update(prompts).where(_mine(owner_id, prompt_id)).values(**values)
+    query = sa.update(prompts).where(_mine(owner, prompt_id)).values(**values)
     if "content" not in changes:
         return await db.fetch_one(query.returning(*COLUMNS))
     async with db.transaction():
         row = await db.fetch_one(query.returning(*COLUMNS))
         if row is not None:
-            await _add_version(db, owner_id, row)
+            await _add_version(db, owner, row)
     return row
 
 
 async def restore(
-    db: Database, owner_id: str, prompt_id: str, version: int
+    db: Database, owner: Owner, prompt_id: str, version: int
 ) -> dict[str, Any] | None:
     """Make version `version` the content again, as a new version; None when either is absent."""
-    old = await get_version(db, owner_id, prompt_id, version)
+    if not await _may_change(db, owner, prompt_id):
+        return None
+    old = await get_version(db, owner, prompt_id, version)
     if old is None:
         return None
-    return await update(db, owner_id, prompt_id, {"content": old["content"]})
+    return await update(db, owner, prompt_id, {"content": old["content"]})
 
 
-async def delete(db: Database, owner_id: str, prompt_id: str) -> bool:
-    query = sa.delete(prompts).where(_mine(owner_id, prompt_id)).returning(prompts.c.id)
+async def delete(db: Database, owner: Owner, prompt_id: str) -> bool:
+    if not await _may_change(db, owner, prompt_id):
+        return False
+    query = sa.delete(prompts).where(_mine(owner, prompt_id)).returning(prompts.c.id)
     return await db.fetch_one(query) is not None
 
 
-async def activate(db: Database, owner_id: str, prompt_id: str) -> dict[str, Any] | None:
+async def activate(db: Database, owner: Owner, prompt_id: str) -> dict[str, Any] | None:
     """Make this the project's one active prompt, in one transaction under the project lock.
 
     Everything happens under the lock, the read included: a prompt deleted meanwhile rolls the
     deactivation of the others back, so the project never ends up with no active prompt.
     """
-    of_prompt = sa.select(prompts.c.project_id).where(_mine(owner_id, prompt_id))
+    if not await _may_change(db, owner, prompt_id):
+        return None
+    of_prompt = sa.select(prompts.c.project_id).where(_mine(owner, prompt_id))
     try:
         async with db.transaction():
-            project_id = await projects.lock(db, owner_id, of_prompt.scalar_subquery())
+            project_id = await projects.lock(db, owner, of_prompt.scalar_subquery())
             if project_id is None:
                 return None
             await _deactivate_others(db, project_id, prompt_id)
-            row = await update(db, owner_id, prompt_id, {"is_active": True})
+            row = await update(db, owner, prompt_id, {"is_active": True})
             if row is None:
                 raise _Vanished
             return row
@@ -176,23 +201,19 @@ async def activate(db: Database, owner_id: str, prompt_id: str) -> dict[str, Any
 
 
 async def get_version(
-    db: Database, owner_id: str, prompt_id: str, version: int
+    db: Database, owner: Owner, prompt_id: str, version: int
 ) -> dict[str, Any] | None:
     query = sa.select(*VERSION_COLUMNS).where(
-        prompt_versions.c.prompt_id == prompt_id,
-        prompt_versions.c.owner_id == owner_id,
-        prompt_versions.c.version == version,
+        _versions_of(owner, prompt_id), prompt_versions.c.version == version
     )
     return await db.fetch_one(query)
 
 
 async def list_versions(
-    db: Database, owner_id: str, prompt_id: str, *, limit: int, cursor: str | None
+    db: Database, owner: Owner, prompt_id: str, *, limit: int, cursor: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
     """A page of the prompt's versions, newest first; the cursor is the last version shown."""
-    query = sa.select(*VERSION_COLUMNS).where(
-        prompt_versions.c.prompt_id == prompt_id, prompt_versions.c.owner_id == owner_id
-    )
+    query = sa.select(*VERSION_COLUMNS).where(_versions_of(owner, prompt_id))
     if cursor is not None:
         query = query.where(prompt_versions.c.version < _decode_version(cursor))
     rows = await db.fetch_all(query.order_by(prompt_versions.c.version.desc()).limit(limit + 1))

@@ -13,9 +13,11 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 
 from ..errors import NotFound
+from . import conversations as conversations_db
 from . import messages as messages_db
 from .engine import Database, Prepared, now
-from .tables import conversations, messages
+from .owners import Owner
+from .tables import conversations, messages, projects
 
 # How far back the sweep looks for expired leases: older ones are settled when their
 # conversation is next used (a `/chat`, a resume, a stop).
@@ -45,7 +47,7 @@ CHECKPOINT = Prepared(
 )
 
 
-async def in_flight(db: Database, owner_id: str, conversation_id: str) -> InFlight | None:
+async def in_flight(db: Database, owner: Owner, conversation_id: str) -> InFlight | None:
     """The reply streaming in the owner's conversation, or None; NotFound when the owner has
     no such conversation."""
     row = await db.fetch_one(
@@ -55,7 +57,7 @@ async def in_flight(db: Database, owner_id: str, conversation_id: str) -> InFlig
             conversations.c.stream_checkpoint,
             (conversations.c.stream_lease_expires_at < now()).label("expired"),
             _stored.label("stored"),
-        ).where(conversations.c.id == conversation_id, conversations.c.owner_id == owner_id)
+        ).where(conversations.c.id == conversation_id, conversations_db.mine(owner))
     )
     if row is None:
         raise NotFound("conversation not found")
@@ -77,11 +79,15 @@ async def checkpoint(
     return bool(rows)
 
 
-async def message(db: Database, owner_id: str, message_id: str) -> dict[str, Any] | None:
+async def message(db: Database, owner: Owner, message_id: str) -> dict[str, Any] | None:
     """One of the owner's messages, shaped as the API shows it."""
     row = await db.fetch_one(
         sa.select(*messages_db.COLUMNS).where(
-            messages.c.id == message_id, messages.c.owner_id == owner_id
+            messages.c.id == message_id,
+            messages.c.owner_id == owner.user_id,
+            sa.exists().where(
+                conversations.c.id == messages.c.conversation_id, conversations_db.mine(owner)
+            ),
         )
     )
     return messages_db.shaped(row) if row is not None else None
@@ -89,7 +95,7 @@ async def message(db: Database, owner_id: str, message_id: str) -> dict[str, Any
 
 async def settle_abandoned(
     db: Database,
-    owner_id: str,
+    owner: Owner,
     conversation_id: str,
     reply_id: str,
     content: str,
@@ -107,7 +113,7 @@ async def settle_abandoned(
             sa.update(conversations)
             .where(
                 conversations.c.id == conversation_id,
-                conversations.c.owner_id == owner_id,
+                conversations_db.mine(owner),
                 conversations.c.stream_lease == reply_id,
                 conversations.c.stream_lease_expires_at < now(),
                 ~_stored,
@@ -126,7 +132,7 @@ async def settle_abandoned(
         prompt = saved.get("prompt")
         stored = await messages_db.insert(
             db,
-            owner_id,
+            owner,
             conversation_id,
             role="assistant",
             content=content,
@@ -135,22 +141,25 @@ async def settle_abandoned(
             message_id=reply_id,
             prompt=(prompt[0], prompt[1], prompt[2]) if prompt else None,
         )
-        await messages_db.delete_many(db, owner_id, list(saved.get("replaces") or []))
+        await messages_db.delete_many(db, owner, list(saved.get("replaces") or []))
     return stored
 
 
 async def recently_abandoned(db: Database, *, limit: int = 50) -> list[dict[str, Any]]:
     """Conversations whose lease expired lately with its reply unstored, of every owner (the
-    sweep settles each under its own owner): `id`, `owner_id`, `stream_lease`,
+    sweep settles each under its own owner): `id`, `owner` (an `Owner`), `stream_lease`,
     `stream_checkpoint`."""
     stamp = now()
-    return await db.fetch_all(
+    rows = await db.fetch_all(
         sa.select(
             conversations.c.id,
             conversations.c.owner_id,
+            projects.c.owner_kind.label("project_owner_kind"),
+            projects.c.owner_id.label("project_owner_id"),
             conversations.c.stream_lease,
             conversations.c.stream_checkpoint,
         )
+        .join(projects, projects.c.id == conversations.c.project_id)
         .where(
             conversations.c.stream_lease_expires_at < stamp,
             conversations.c.stream_lease_expires_at > stamp - SWEEP_WINDOW,
@@ -159,3 +168,9 @@ async def recently_abandoned(db: Database, *, limit: int = 50) -> list[dict[str,
         )
         .limit(limit)
     )
+    for row in rows:
+        organization = row.pop("project_owner_id")
+        is_org = row.pop("project_owner_kind") == "organization"
+        # The starter as a member of the project's organization: enough to store their reply.
+        row["owner"] = Owner(row.pop("owner_id"), organization if is_org else None, "member")
+    return rows

@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from .engine import Database
+from .owners import Owner
 from .pagination import decode_cursor, encode_cursor, issuable_id
 
 _WORD = re.compile(r"[^\W_]+")
@@ -130,7 +131,10 @@ _SEARCH = """
             FROM ({hits}) hits
         ) best
         JOIN conversations c ON c.id = best.conversation_id
+        JOIN projects p ON p.id = c.project_id
         WHERE best.place = 1 {project}
+          AND c.owner_id = :owner_id
+          AND p.owner_kind = :tenant_kind AND p.owner_id = :tenant_id
     ) ranked
     {after}
     ORDER BY score DESC, created_at DESC, id DESC
@@ -163,7 +167,7 @@ def _decode_cursor(cursor: str) -> dict[str, Any]:
 
 async def search(
     db: Database,
-    owner_id: str,
+    owner: Owner,
     text: str,
     *,
     project_id: str | None,
@@ -174,7 +178,8 @@ async def search(
     query = Query.parse(text)
     if not query:
         return [], None
-    values: dict[str, Any] = {"owner_id": owner_id, "limit": limit + 1}
+    # Scoped as `owners` says: the caller's conversations, in projects they see now.
+    values: dict[str, Any] = {**owner.params(), "limit": limit + 1}
     if db.dialect == "sqlite":
         values["match"] = query.fts5()
     else:

@@ -35,13 +35,16 @@ projects = sa.Table(
     "projects",
     metadata,
     sa.Column("id", ID, primary_key=True),
+    # "user" (a personal project, `owner_id` its user) or "organization" (`owner_id` the
+    # organization's id); see promptkit/db/owners.py.
+    sa.Column("owner_kind", sa.String(16), nullable=False, server_default="user"),
     sa.Column("owner_id", OWNER, nullable=False),
     sa.Column("name", sa.String(NAME_MAX), nullable=False),
     # The names of the registered tools the project's chats may call.
     sa.Column("tools", sa.JSON, nullable=False, server_default="[]"),
     _timestamp("created_at"),
     _timestamp("updated_at"),
-    sa.Index("ix_projects_owner_created", "owner_id", "created_at", "id"),
+    sa.Index("ix_projects_owner_created", "owner_kind", "owner_id", "created_at", "id"),
 )
 
 prompts = sa.Table(

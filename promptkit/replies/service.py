@@ -28,6 +28,7 @@ from ..chat import LEASE_SECONDS, Turn
 from ..chat_stream import DONE, HEADERS, PING, TEXT_ID, reply_events, stream_response
 from ..db import conversations
 from ..db import replies as replies_db
+from ..db.owners import Owner
 from ..errors import NotFound, ServiceUnavailable
 from ..hooktypes import Principal
 from ..tasks import track
@@ -162,11 +163,11 @@ class Replies:
 
     # POST /chat/{id}/stop
 
-    async def stop(self, owner_id: str, conversation_id: str) -> dict[str, Any] | None:
+    async def stop(self, owner: Owner, conversation_id: str) -> dict[str, Any] | None:
         """Stop the owner's reply in flight, wherever it runs; the stored message, or None when
         nothing was in flight (or it had produced nothing). NotFound: no such conversation."""
         db = self.app.db
-        state = await replies_db.in_flight(db, owner_id, conversation_id)
+        state = await replies_db.in_flight(db, owner, conversation_id)
         if state is None:
             return None
         running = self.running.get(conversation_id)
@@ -178,7 +179,7 @@ class Replies:
             except TimeoutError:
                 raise ServiceUnavailable("the reply did not stop in time; try again") from None
         if state.expired:
-            return await self._settle(owner_id, conversation_id, state)
+            return await self._settle(owner, conversation_id, state)
         if self.log is None:
             raise ServiceUnavailable(
                 "the reply streams in another process: stopping it there needs REDIS_URL"
@@ -187,11 +188,11 @@ class Replies:
         deadline = time.monotonic() + STOP_WAIT_SECONDS
         while time.monotonic() < deadline:
             await asyncio.sleep(POLL_SECONDS)
-            now = await replies_db.in_flight(db, owner_id, conversation_id)
+            now = await replies_db.in_flight(db, owner, conversation_id)
             if now is None or now.reply_id != state.reply_id:
-                return await replies_db.message(db, owner_id, state.reply_id)
+                return await replies_db.message(db, owner, state.reply_id)
             if now.expired:
-                return await self._settle(owner_id, conversation_id, now)
+                return await self._settle(owner, conversation_id, now)
         raise ServiceUnavailable("the reply did not stop in time; try again")
 
     def _stop_here(self, reply_id: str) -> None:
@@ -201,14 +202,14 @@ class Replies:
 
     # GET /chat/{id}/stream
 
-    async def resume(self, owner_id: str, conversation_id: str) -> Response | None:
+    async def resume(self, owner: Owner, conversation_id: str) -> Response | None:
         """The owner's reply in flight, replayed from its `start` part and then live; None when
         there is none to resume. NotFound: no such conversation."""
-        state = await replies_db.in_flight(self.app.db, owner_id, conversation_id)
+        state = await replies_db.in_flight(self.app.db, owner, conversation_id)
         if state is None:
             return None
         if state.expired:
-            await self._settle(owner_id, conversation_id, state)
+            await self._settle(owner, conversation_id, state)
             return None
         if not self.resumable:
             return None
@@ -217,10 +218,10 @@ class Replies:
             return _stream(running.follow())
         if self.log is None:
             return None  # it runs in another process, and only Redis could reach it
-        return _stream(self._follow_elsewhere(owner_id, conversation_id, state.reply_id))
+        return _stream(self._follow_elsewhere(owner, conversation_id, state.reply_id))
 
     async def _follow_elsewhere(
-        self, owner_id: str, conversation_id: str, reply_id: str
+        self, owner: Owner, conversation_id: str, reply_id: str
     ) -> AsyncIterator[bytes]:
         """A reply running on another instance, from its Redis Stream."""
         assert self.log is not None
@@ -236,7 +237,7 @@ class Replies:
                     continue
                 yield PING
                 try:
-                    state = await replies_db.in_flight(self.app.db, owner_id, conversation_id)
+                    state = await replies_db.in_flight(self.app.db, owner, conversation_id)
                 except NotFound:  # the conversation was deleted meanwhile
                     state = None
                 if state is None or state.reply_id != reply_id:
@@ -252,17 +253,17 @@ class Replies:
 
     # Replies whose instance died
 
-    async def settle_if_abandoned(self, owner_id: str, conversation_id: str) -> bool:
+    async def settle_if_abandoned(self, owner: Owner, conversation_id: str) -> bool:
         """When the conversation's lease has expired with its reply unstored, store that reply
         `partial` and free the conversation: True. NotFound: no such conversation."""
-        state = await replies_db.in_flight(self.app.db, owner_id, conversation_id)
+        state = await replies_db.in_flight(self.app.db, owner, conversation_id)
         if state is None or not state.expired:
             return False
-        await self._settle(owner_id, conversation_id, state)
+        await self._settle(owner, conversation_id, state)
         return True
 
     async def _settle(
-        self, owner_id: str, conversation_id: str, state: replies_db.InFlight
+        self, owner: Owner, conversation_id: str, state: replies_db.InFlight
     ) -> dict[str, Any] | None:
         """Store an expired lease's reply from its checkpoint, or its Redis Stream when that
         holds more; end the stream for clients still following it."""
@@ -277,7 +278,7 @@ class Replies:
         if len(streamed) > len(content):  # both are what the same reply began with
             content = streamed
         saved = await replies_db.settle_abandoned(
-            self.app.db, owner_id, conversation_id, state.reply_id, content, state.checkpoint
+            self.app.db, owner, conversation_id, state.reply_id, content, state.checkpoint
         )
         log.warning(
             "a reply of instance %s was abandoned; stored %d characters",
@@ -289,9 +290,9 @@ class Replies:
                 ended = closing(any(b'"text-start"' in chunk for chunk in chunks))
                 await self.log.append(state.reply_id, ended, first=False, last=True)
         if saved is not None:
-            conversation = await conversations.get(self.app.db, owner_id, conversation_id)
+            conversation = await conversations.get(self.app.db, owner, conversation_id)
             if conversation is not None:
-                principal = Principal(user_id=owner_id)
+                principal = Principal(user_id=owner.user_id, org_id=owner.org_id)
                 await self.app.plugins.message_saved(saved, conversation, principal)
         return saved
 
@@ -306,7 +307,7 @@ class Replies:
                     state = replies_db.InFlight(
                         row["stream_lease"], None, True, row["stream_checkpoint"]
                     )
-                    await self._settle(row["owner_id"], row["id"], state)
+                    await self._settle(row["owner"], row["id"], state)
             except Exception:
                 log.exception("settling abandoned replies failed")
 

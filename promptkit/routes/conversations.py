@@ -22,10 +22,10 @@ blueprint = Blueprint("conversations", __name__)
 @validate_response(Page[Conversation])
 async def list_conversations(project_id: str, query_args: ListQuery) -> dict[str, Any]:
     """List the conversations of a project, newest first."""
-    user_id = context.principal().user_id
-    found(await projects.get(context.db(), user_id, project_id), "project")
+    owner = context.owner()
+    found(await projects.get(context.db(), owner, project_id), "project")
     rows, cursor = await q.list_page(
-        context.db(), user_id, project_id, limit=query_args.limit, cursor=query_args.cursor
+        context.db(), owner, project_id, limit=query_args.limit, cursor=query_args.cursor
     )
     return page(rows, cursor)
 
@@ -35,15 +35,15 @@ async def list_conversations(project_id: str, query_args: ListQuery) -> dict[str
 @validate_response(Conversation, 201)
 async def create_conversation(project_id: str, data: ConversationIn) -> tuple[dict[str, Any], int]:
     """Start a conversation in a project."""
-    user_id = context.principal().user_id
-    return found(await q.create(context.db(), user_id, project_id, data.title), "project"), 201
+    owner = context.owner()
+    return found(await q.create(context.db(), owner, project_id, data.title), "project"), 201
 
 
 @blueprint.get("/conversations/<id:conversation_id>")
 @validate_response(Conversation)
 async def get_conversation(conversation_id: str) -> dict[str, Any]:
     """Read a conversation."""
-    row = await q.get(context.db(), context.principal().user_id, conversation_id)
+    row = await q.get(context.db(), context.owner(), conversation_id)
     return found(row, "conversation")
 
 
@@ -52,14 +52,14 @@ async def get_conversation(conversation_id: str) -> dict[str, Any]:
 @validate_response(Conversation)
 async def retitle_conversation(conversation_id: str, data: ConversationPatch) -> dict[str, Any]:
     """Retitle a conversation."""
-    row = await q.retitle(context.db(), context.principal().user_id, conversation_id, data.title)
+    row = await q.retitle(context.db(), context.owner(), conversation_id, data.title)
     return found(row, "conversation")
 
 
 @blueprint.delete("/conversations/<id:conversation_id>")
 async def delete_conversation(conversation_id: str) -> tuple[str, int]:
     """Delete a conversation and its messages."""
-    if not await q.delete(context.db(), context.principal().user_id, conversation_id):
+    if not await q.delete(context.db(), context.owner(), conversation_id):
         raise NotFound("conversation not found")
     return "", 204
 
@@ -69,9 +69,9 @@ async def delete_conversation(conversation_id: str) -> tuple[str, int]:
 @validate_response(Page[Message])
 async def list_messages(conversation_id: str, query_args: ListQuery) -> dict[str, Any]:
     """The conversation's history, oldest first."""
-    user_id = context.principal().user_id
-    found(await q.get(context.db(), user_id, conversation_id), "conversation")
+    owner = context.owner()
+    found(await q.get(context.db(), owner, conversation_id), "conversation")
     rows, cursor = await messages.list_page(
-        context.db(), user_id, conversation_id, limit=query_args.limit, cursor=query_args.cursor
+        context.db(), owner, conversation_id, limit=query_args.limit, cursor=query_args.cursor
     )
     return page(rows, cursor)

@@ -35,6 +35,7 @@ from werkzeug.exceptions import RequestEntityTooLarge, RequestTimeout
 from .. import context
 from ..db import Database, projects
 from ..db import files as q
+from ..db.owners import Owner
 from ..errors import (
     Conflict,
     NotFound,
@@ -84,10 +85,10 @@ class UploadForm(BaseModel):
 @validate_response(Page[File])
 async def list_files(project_id: str, query_args: ListQuery) -> dict[str, Any]:
     """List the files of a project, newest first."""
-    user_id = context.principal().user_id
-    found(await projects.get(context.db(), user_id, project_id), "project")
+    owner = context.owner()
+    found(await projects.get(context.db(), owner, project_id), "project")
     rows, cursor = await q.list_page(
-        context.db(), user_id, project_id, limit=query_args.limit, cursor=query_args.cursor
+        context.db(), owner, project_id, limit=query_args.limit, cursor=query_args.cursor
     )
     return page(rows, cursor)
 
@@ -97,8 +98,8 @@ async def list_files(project_id: str, query_args: ListQuery) -> dict[str, Any]:
 @validate_response(File, 201)
 async def upload_file(project_id: str) -> tuple[dict[str, Any], int]:
     """Upload a file (multipart field `file`) to the file store of the `store_file` plugin."""
-    principal = context.principal()
-    project = found(await projects.get(context.db(), principal.user_id, project_id), "project")
+    principal, owner = context.principal(), context.owner()
+    project = found(await projects.get_to_change(context.db(), owner, project_id), "project")
     limit = context.settings().max_upload_bytes
     if request.mimetype != "multipart/form-data":
         raise UnsupportedMediaType("send the file as multipart/form-data, in the field `file`")
@@ -109,7 +110,7 @@ async def upload_file(project_id: str) -> tuple[dict[str, Any], int]:
         spool.close()
         raise
     work = store_and_record(
-        context.db(), context.plugins(), principal, project, upload, on_done=spool.close
+        context.db(), context.plugins(), principal, owner, project, upload, on_done=spool.close
     )
     return await run_to_completion(context.app(), work, UPLOADING), 201
 
@@ -118,7 +119,7 @@ async def upload_file(project_id: str) -> tuple[dict[str, Any], int]:
 @validate_response(File)
 async def get_file(file_id: str) -> dict[str, Any]:
     """Read a file's metadata."""
-    return found(await q.get(context.db(), context.principal().user_id, file_id), "file")
+    return found(await q.get(context.db(), context.owner(), file_id), "file")
 
 
 DOWNLOAD_RESPONSE = {
@@ -132,7 +133,7 @@ DOWNLOAD_RESPONSE = {
 async def download_file(file_id: str) -> Response:
     """Download a file's bytes from the store that holds them (409 when it cannot give them)."""
     principal = context.principal()
-    row = found(await q.get(context.db(), principal.user_id, file_id), "file")
+    row = found(await q.get(context.db(), context.owner(), file_id), "file")
     stored = StoredFile(provider_file_id=row["provider_file_id"], provider=row["provider"])
     chunks = await context.plugins().read_stored_file(stored, principal)
     if chunks is None:
@@ -183,11 +184,10 @@ async def _close(chunks: AsyncIterator[bytes]) -> None:
 @blueprint.delete("/files/<id:file_id>")
 async def delete_file(file_id: str) -> tuple[str, int]:
     """Delete a file: its bytes at the provider, then its metadata."""
-    principal = context.principal()
-    row = found(await q.get(context.db(), principal.user_id, file_id), "file")
-    await run_to_completion(
-        context.app(), _delete_everywhere(context.db(), context.plugins(), principal, row), DELETING
-    )
+    principal, owner = context.principal(), context.owner()
+    row = found(await q.get_to_delete(context.db(), owner, file_id), "file")
+    work = _delete_everywhere(context.db(), context.plugins(), principal, owner, row)
+    await run_to_completion(context.app(), work, DELETING)
     return "", 204
 
 
@@ -200,13 +200,15 @@ async def delete_project_with_files(project_id: str) -> None:
     pointing at bytes that exist, with no clean-up job to run later.
     """
     db, plugins, principal = context.db(), context.plugins(), context.principal()
+    owner = context.owner()
+    # A member is refused (403) before any file goes.
+    found(await projects.get_to_change(db, owner, project_id), "project")
     for _ in range(3):  # a new file may land while the others are deleted; look again
-        while rows := await q.of_project(db, principal.user_id, project_id):
+        while rows := await q.of_project(db, owner, project_id):
             for row in rows:
-                await run_to_completion(
-                    context.app(), _delete_everywhere(db, plugins, principal, row), DELETING
-                )
-        deleted = await q.delete_project_if_empty(db, principal.user_id, project_id)
+                work = _delete_everywhere(db, plugins, principal, owner, row)
+                await run_to_completion(context.app(), work, DELETING)
+        deleted = await q.delete_project_if_empty(db, owner, project_id)
         if deleted is None:
             raise NotFound("project not found")
         if deleted:
@@ -321,6 +323,7 @@ async def store_and_record(
     db: Database,
     plugins: Plugins,
     principal: Principal,
+    owner: Owner,
     project: dict[str, Any],
     upload: Upload,
     *,
@@ -338,7 +341,7 @@ async def store_and_record(
     try:
         row = await q.create(
             db,
-            principal.user_id,
+            owner,
             project["id"],
             filename=upload.filename,
             size_bytes=upload.size_bytes,
@@ -348,15 +351,18 @@ async def store_and_record(
         )
     except Exception as error:
         await _forget(plugins, principal, stored)
-        if await _project_gone(db, principal.user_id, project["id"]):
+        if await _project_gone(db, owner, project["id"]):
             raise NotFound("project not found") from error  # deleted while uploading
         raise
+    if row is None:  # the project was deleted while uploading
+        await _forget(plugins, principal, stored)
+        raise NotFound("project not found")
     return row
 
 
-async def _project_gone(db: Database, owner_id: str, project_id: str) -> bool:
+async def _project_gone(db: Database, owner: Owner, project_id: str) -> bool:
     try:
-        return await projects.get(db, owner_id, project_id) is None
+        return await projects.get(db, owner, project_id) is None
     except Exception:  # the database itself failed: the original error says more
         return False
 
@@ -374,9 +380,9 @@ async def _forget(plugins: Plugins, principal: Principal, stored: StoredFile) ->
 
 
 async def _delete_everywhere(
-    db: Database, plugins: Plugins, principal: Principal, row: dict[str, Any]
+    db: Database, plugins: Plugins, principal: Principal, owner: Owner, row: dict[str, Any]
 ) -> None:
     stored = StoredFile(provider_file_id=row["provider_file_id"], provider=row["provider"])
     if not await plugins.delete_stored_file(stored, principal):
         raise ServiceUnavailable(f"the file store {stored.provider!r} is not configured")
-    await q.delete(db, principal.user_id, row["id"])
+    await q.delete(db, owner, row["id"])

@@ -22,7 +22,7 @@ blueprint = Blueprint("projects", __name__)
 async def list_projects(query_args: ListQuery) -> dict[str, Any]:
     """List my projects, newest first."""
     rows, cursor = await q.list_page(
-        context.db(), context.principal().user_id, limit=query_args.limit, cursor=query_args.cursor
+        context.db(), context.owner(), limit=query_args.limit, cursor=query_args.cursor
     )
     return page(rows, cursor)
 
@@ -32,14 +32,14 @@ async def list_projects(query_args: ListQuery) -> dict[str, Any]:
 @validate_response(Project, 201)
 async def create_project(data: ProjectIn) -> tuple[dict[str, Any], int]:
     """Create a project."""
-    return await q.create(context.db(), context.principal().user_id, data.name), 201
+    return await q.create(context.db(), context.owner(), data.name), 201
 
 
 @blueprint.get("/projects/<id:project_id>")
 @validate_response(Project)
 async def get_project(project_id: str) -> dict[str, Any]:
     """Read a project."""
-    return found(await q.get(context.db(), context.principal().user_id, project_id), "project")
+    return found(await q.get(context.db(), context.owner(), project_id), "project")
 
 
 @blueprint.patch("/projects/<id:project_id>")
@@ -59,7 +59,7 @@ async def update_project(project_id: str, data: ProjectPatch) -> dict[str, Any]:
         changes["tools"] = list(dict.fromkeys(changes["tools"]))  # each once, in the given order
     if not changes:
         raise ValidationFailed("send the project's new name or tools")
-    row = await q.update(context.db(), context.principal().user_id, project_id, changes)
+    row = await q.update(context.db(), context.owner(), project_id, changes)
     return found(row, "project")
 
 

@@ -18,9 +18,7 @@ blueprint = Blueprint("prompts", __name__)
 
 
 async def _my_project(project_id: str) -> dict[str, Any]:
-    return found(
-        await projects.get(context.db(), context.principal().user_id, project_id), "project"
-    )
+    return found(await projects.get(context.db(), context.owner(), project_id), "project")
 
 
 @blueprint.get("/projects/<id:project_id>/prompts")
@@ -31,7 +29,7 @@ async def list_prompts(project_id: str, query_args: ListQuery) -> dict[str, Any]
     await _my_project(project_id)
     rows, cursor = await q.list_page(
         context.db(),
-        context.principal().user_id,
+        context.owner(),
         project_id,
         limit=query_args.limit,
         cursor=query_args.cursor,
@@ -46,7 +44,7 @@ async def create_prompt(project_id: str, data: PromptIn) -> tuple[dict[str, Any]
     """Create a prompt; with `is_active` it becomes the project's system prompt."""
     row = await q.create(
         context.db(),
-        context.principal().user_id,
+        context.owner(),
         project_id,
         name=data.name,
         content=data.content,
@@ -59,7 +57,7 @@ async def create_prompt(project_id: str, data: PromptIn) -> tuple[dict[str, Any]
 @validate_response(Prompt)
 async def get_prompt(prompt_id: str) -> dict[str, Any]:
     """Read a prompt."""
-    return found(await q.get(context.db(), context.principal().user_id, prompt_id), "prompt")
+    return found(await q.get(context.db(), context.owner(), prompt_id), "prompt")
 
 
 @blueprint.patch("/prompts/<id:prompt_id>")
@@ -68,16 +66,16 @@ async def get_prompt(prompt_id: str) -> dict[str, Any]:
 async def update_prompt(prompt_id: str, data: PromptPatch) -> dict[str, Any]:
     """Edit a prompt's name or content; new content becomes the prompt's next version."""
     changes = data.model_dump(exclude_none=True)
-    user_id = context.principal().user_id
+    owner = context.owner()
     if not changes:
-        return found(await q.get(context.db(), user_id, prompt_id), "prompt")
-    return found(await q.update(context.db(), user_id, prompt_id, changes), "prompt")
+        return found(await q.get(context.db(), owner, prompt_id), "prompt")
+    return found(await q.update(context.db(), owner, prompt_id, changes), "prompt")
 
 
 @blueprint.delete("/prompts/<id:prompt_id>")
 async def delete_prompt(prompt_id: str) -> tuple[str, int]:
     """Delete a prompt."""
-    if not await q.delete(context.db(), context.principal().user_id, prompt_id):
+    if not await q.delete(context.db(), context.owner(), prompt_id):
         raise NotFound("prompt not found")
     return "", 204
 
@@ -86,7 +84,7 @@ async def delete_prompt(prompt_id: str) -> tuple[str, int]:
 @validate_response(Prompt)
 async def activate_prompt(prompt_id: str) -> dict[str, Any]:
     """Make this prompt the project's one active (system) prompt, atomically."""
-    row = await q.activate(context.db(), context.principal().user_id, prompt_id)
+    row = await q.activate(context.db(), context.owner(), prompt_id)
     return found(row, "prompt")
 
 
@@ -95,10 +93,10 @@ async def activate_prompt(prompt_id: str) -> dict[str, Any]:
 @validate_response(Page[PromptVersion])
 async def list_versions(prompt_id: str, query_args: ListQuery) -> dict[str, Any]:
     """List a prompt's versions, newest first."""
-    user_id = context.principal().user_id
-    found(await q.get(context.db(), user_id, prompt_id), "prompt")
+    owner = context.owner()
+    found(await q.get(context.db(), owner, prompt_id), "prompt")
     rows, cursor = await q.list_versions(
-        context.db(), user_id, prompt_id, limit=query_args.limit, cursor=query_args.cursor
+        context.db(), owner, prompt_id, limit=query_args.limit, cursor=query_args.cursor
     )
     return page(rows, cursor)
 
@@ -107,7 +105,7 @@ async def list_versions(prompt_id: str, query_args: ListQuery) -> dict[str, Any]
 @validate_response(PromptVersion)
 async def get_version(prompt_id: str, version: int) -> dict[str, Any]:
     """Read one version of a prompt."""
-    row = await q.get_version(context.db(), context.principal().user_id, prompt_id, version)
+    row = await q.get_version(context.db(), context.owner(), prompt_id, version)
     return found(row, "prompt version")
 
 
@@ -115,5 +113,5 @@ async def get_version(prompt_id: str, version: int) -> dict[str, Any]:
 @validate_response(Prompt)
 async def restore_version(prompt_id: str, version: int) -> dict[str, Any]:
     """Make an earlier version the prompt's content again, as a new version."""
-    row = await q.restore(context.db(), context.principal().user_id, prompt_id, version)
+    row = await q.restore(context.db(), context.owner(), prompt_id, version)
     return found(row, "prompt version")

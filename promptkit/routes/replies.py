@@ -25,7 +25,7 @@ NOTHING = {"description": "No reply is in flight in this conversation; no body"}
 @document_raw_responses({200: RESUMED_STREAM, 204: NOTHING})
 async def resume(conversation_id: str) -> Response:
     """Resume the reply in flight (useChat's `resume: true`); 204 when there is none."""
-    owner = context.principal().user_id
+    owner = context.owner()
     response = await context.app().replies.resume(owner, conversation_id)
     return response or Response(status=204, headers={"Cache-Control": HEADERS["Cache-Control"]})
 
@@ -35,6 +35,6 @@ async def resume(conversation_id: str) -> Response:
 @validate_response(Message)
 async def stop(conversation_id: str) -> dict[str, Any] | Response:
     """Stop the reply in flight wherever it runs; it is stored `partial` and returned."""
-    owner = context.principal().user_id
+    owner = context.owner()
     saved = await context.app().replies.stop(owner, conversation_id)
     return saved if saved is not None else Response(status=204)

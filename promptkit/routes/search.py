@@ -36,12 +36,12 @@ class SearchQuery(ListQuery):
 @validate_response(Page[SearchHit])
 async def search(query_args: SearchQuery) -> dict[str, Any]:
     """Find my conversations by their titles and messages, best first."""
-    user_id = context.principal().user_id
+    owner = context.owner()
     if query_args.project_id is not None:
-        found(await projects.get(context.db(), user_id, query_args.project_id), "project")
+        found(await projects.get(context.db(), owner, query_args.project_id), "project")
     rows, cursor = await q.search(
         context.db(),
-        user_id,
+        owner,
         query_args.q,
         project_id=query_args.project_id,
         limit=query_args.limit,

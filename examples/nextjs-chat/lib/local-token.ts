@@ -13,20 +13,43 @@ import { tokenExpiry } from "./token-expiry";
 const run = promisify(execFile);
 const RENEW_BEFORE_EXPIRY_SECONDS = 300;
 
-let cached: { token: string; expiresAt: number } | null = null;
+// One token per organization (and one personal, under ""), each renewed before it expires.
+const cached = new Map<string, { token: string; expiresAt: number }>();
+
+/** An organization the local user can switch to offline, with their role in it. */
+export type LocalOrganization = { id: string; role: "admin" | "member" };
 
 export function localUser(): string {
   return process.env.PROMPTKIT_LOCAL_USER || "local-user";
 }
 
-/** A token for the local user, renewed a few minutes before it expires. */
-export async function localToken(): Promise<string> {
+/**
+ * The organizations of the offline picker: PROMPTKIT_LOCAL_ORGS, `id:role` pairs separated by
+ * commas (default `org_local_admin:admin,org_local_member:member`, one of each role to try).
+ * Only these can be asked for: the browser picks one, it never names a role.
+ */
+export function localOrganizations(): LocalOrganization[] {
+  const raw = process.env.PROMPTKIT_LOCAL_ORGS ?? "org_local_admin:admin,org_local_member:member";
+  return raw
+    .split(",")
+    .map((entry) => entry.trim().split(":"))
+    .filter(([id]) => id && /^[A-Za-z0-9_-]{1,64}$/.test(id))
+    .map(([id, role]) => ({ id, role: role === "admin" ? "admin" : "member" }));
+}
+
+/** A token for the local user, in `organization` (or personal without), renewed a few minutes
+ * before it expires. */
+export async function localToken(organization?: LocalOrganization): Promise<string> {
   const now = Date.now() / 1000;
-  if (cached && cached.expiresAt - RENEW_BEFORE_EXPIRY_SECONDS > now) return cached.token;
+  const key = organization?.id ?? "";
+  const held = cached.get(key);
+  if (held && held.expiresAt - RENEW_BEFORE_EXPIRY_SECONDS > now) return held.token;
   const { command, cwd } = promptkitCommand();
-  const { stdout } = await run(command, ["token", localUser()], { cwd, timeout: 30_000 });
+  const args = ["token", localUser()];
+  if (organization) args.push("--org", organization.id, "--role", organization.role);
+  const { stdout } = await run(command, args, { cwd, timeout: 30_000 });
   const token = stdout.trim();
-  cached = { token, expiresAt: tokenExpiry(token) ?? now + 600 };
+  cached.set(key, { token, expiresAt: tokenExpiry(token) ?? now + 600 });
   return token;
 }
 
