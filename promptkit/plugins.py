@@ -34,6 +34,7 @@ TRACED = {
     "delete_stored_file": "delete_stored_file",
     "conversation_title": "conversation_title",
     "message_saved": "on_message_saved",
+    "messages_deleted": "on_message_deleted",
     "startup": "startup",
     "shutdown": "shutdown",
 }
@@ -325,6 +326,28 @@ class Plugins:
             principal=principal,
             app=self.app,
         )
+
+    def observes_deletions(self) -> bool:
+        """Whether some plugin observes deleted messages: a delete reads them back only then."""
+        return bool(self.pm.hook.on_message_deleted.get_hookimpls())
+
+    async def messages_deleted(
+        self, messages: list[dict[str, Any]], conversation: dict[str, Any], principal: Principal
+    ) -> None:
+        """Tell the observers of each message deleted from `conversation`, in its order."""
+        if not messages or not self.observes_deletions():
+            return
+        from .schemas import Conversation, Message
+
+        shown = Conversation.model_validate(conversation).model_dump(mode="json")
+        for message in messages:
+            await self._notify(
+                "on_message_deleted",
+                message=Message.model_validate(message).model_dump(mode="json"),
+                conversation=shown,
+                principal=principal,
+                app=self.app,
+            )
 
     def routes(self) -> list[tuple[str, Blueprint]]:
         """Every plugin's blueprints, with the plugin's name."""

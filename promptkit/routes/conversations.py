@@ -8,10 +8,13 @@ from quart import Blueprint
 from quart_schema import validate_querystring, validate_request, validate_response
 
 from .. import context
+from ..db import Database, deletes, messages, projects
 from ..db import conversations as q
-from ..db import messages, projects
 from ..errors import NotFound
+from ..hooktypes import Principal
+from ..plugins import Plugins
 from ..schemas import Conversation, ConversationIn, ConversationPatch, ListQuery, Message, Page
+from ..tasks import run_to_completion
 from . import found, page
 
 blueprint = Blueprint("conversations", __name__)
@@ -59,9 +62,27 @@ async def retitle_conversation(conversation_id: str, data: ConversationPatch) ->
 @blueprint.delete("/conversations/<id:conversation_id>")
 async def delete_conversation(conversation_id: str) -> tuple[str, int]:
     """Delete a conversation and its messages."""
-    if not await q.delete(context.db(), context.principal().user_id, conversation_id):
+    plugins, principal = context.plugins(), context.principal()
+    if not plugins.observes_deletions():
+        if not await q.delete(context.db(), principal.user_id, conversation_id):
+            raise NotFound("conversation not found")
+        return "", 204
+    work = _delete_and_tell(context.db(), plugins, principal, conversation_id)
+    if not await run_to_completion(context.app(), work, "deleting a conversation"):
         raise NotFound("conversation not found")
     return "", 204
+
+
+async def _delete_and_tell(
+    db: Database, plugins: Plugins, principal: Principal, conversation_id: str
+) -> bool:
+    """Delete with the messages read back, then tell the observers: both finish even when the
+    client goes away, so no observer misses a committed delete."""
+    gone = await deletes.conversation(db, principal.user_id, conversation_id)
+    if gone is None:
+        return False
+    await plugins.messages_deleted(gone.messages, gone.conversation, principal)
+    return True
 
 
 @blueprint.get("/conversations/<id:conversation_id>/messages")

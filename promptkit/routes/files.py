@@ -46,6 +46,7 @@ from ..errors import (
 from ..hooktypes import Principal, StoredFile, Upload
 from ..plugins import Plugins
 from ..schemas import ListQuery, Page, document_raw_responses
+from ..stored_files import DELETING, delete_everywhere
 from ..tasks import run_to_completion
 from . import IdConverter, found, page
 
@@ -60,7 +61,7 @@ ENVELOPE_BYTES = 64 * 1024
 MAX_FORM_PARTS = 16
 FILENAME_MAX = 255
 _MEDIA_TYPE = re.compile(r"[\w.+-]{1,100}/[\w.+-]{1,100}")
-UPLOADING, DELETING = "storing an uploaded file", "deleting a stored file"
+UPLOADING = "storing an uploaded file"
 
 
 class File(BaseModel):
@@ -186,32 +187,9 @@ async def delete_file(file_id: str) -> tuple[str, int]:
     principal = context.principal()
     row = found(await q.get(context.db(), principal.user_id, file_id), "file")
     await run_to_completion(
-        context.app(), _delete_everywhere(context.db(), context.plugins(), principal, row), DELETING
+        context.app(), delete_everywhere(context.db(), context.plugins(), principal, row), DELETING
     )
     return "", 204
-
-
-async def delete_project_with_files(project_id: str) -> None:
-    """Delete a project, its files at the provider first.
-
-    When the provider fails for one file, the delete stops there: the files already deleted
-    lose their rows, the project and the rest stay, and the `ProviderError` (502) reaches the
-    client, who may retry; a retry carries on with what is left. Refusing keeps every row
-    pointing at bytes that exist, with no clean-up job to run later.
-    """
-    db, plugins, principal = context.db(), context.plugins(), context.principal()
-    for _ in range(3):  # a new file may land while the others are deleted; look again
-        while rows := await q.of_project(db, principal.user_id, project_id):
-            for row in rows:
-                await run_to_completion(
-                    context.app(), _delete_everywhere(db, plugins, principal, row), DELETING
-                )
-        deleted = await q.delete_project_if_empty(db, principal.user_id, project_id)
-        if deleted is None:
-            raise NotFound("project not found")
-        if deleted:
-            return
-    raise Conflict("files are still being added to this project; retry the delete")
 
 
 class _Spool:
@@ -371,12 +349,3 @@ async def _forget(plugins: Plugins, principal: Principal, stored: StoredFile) ->
         log.exception(
             "could not delete orphaned %s file %s", stored.provider, stored.provider_file_id
         )
-
-
-async def _delete_everywhere(
-    db: Database, plugins: Plugins, principal: Principal, row: dict[str, Any]
-) -> None:
-    stored = StoredFile(provider_file_id=row["provider_file_id"], provider=row["provider"])
-    if not await plugins.delete_stored_file(stored, principal):
-        raise ServiceUnavailable(f"the file store {stored.provider!r} is not configured")
-    await q.delete(db, principal.user_id, row["id"])
