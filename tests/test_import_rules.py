@@ -144,3 +144,14 @@ def test_the_checker_sees_every_kind_of_import(tmp_path):
     assert "promptkit.routes.files" in names
     assert within_any(names, KERNEL_INSIDES)
     assert not within("promptkit.dbx", ("promptkit.db",))
+
+
+@pytest.mark.parametrize("path", python_files(KERNEL / "routes"), ids=lambda path: path.name)
+def test_a_route_module_imports_no_other_route_module(path):
+    siblings = {
+        f"promptkit.routes.{other.stem}"
+        for other in python_files(KERNEL / "routes")
+        if other.stem not in ("__init__", path.stem)
+    }
+    wrong = sorted(siblings & imported(path, package_of(path, ROOT)))
+    assert not wrong, f"promptkit/routes/{path.name} imports {wrong}: share a module instead"
