@@ -87,6 +87,11 @@ def _entry_points() -> list[importlib.metadata.EntryPoint]:
     return list(seen.values())
 
 
+def installed_names() -> set[str]:
+    """The names of the installed plugins' entry points (what PROMPTKIT_DISABLED_PLUGINS takes)."""
+    return {entry_point.name for entry_point in _entry_points()}
+
+
 def describe_plugins(pm: Any) -> list[dict[str, Any]]:
     """Name, version, hooks, routes and whether built in, for `promptkit plugins`."""
     distributions = {ep.name: ep.dist for ep in importlib.metadata.entry_points(group=GROUP)}
