@@ -15,6 +15,7 @@ import pytest
 # every pytest run where promptkit happens to be installed.
 if find_spec("pytest_asyncio") is not None:
     import pytest_asyncio
+    from quart.testing.app import TestApp
 
     from promptkit.app import PromptkitApp, create_app
     from promptkit.settings import Settings
@@ -66,7 +67,9 @@ if find_spec("pytest_asyncio") is not None:
         promptkit_settings: Settings, promptkit_plugins: list[object]
     ) -> AsyncIterator[PromptkitApp]:
         app = create_app(promptkit_settings, plugins=promptkit_plugins)
-        async with app.test_app():
+        # Longer than Quart's 6 s: a plugin's `startup` may import an SDK for the first time
+        # in the run, which a busy CI machine can take seconds over.
+        async with TestApp(app, startup_timeout=60, shutdown_timeout=60):
             yield app
 
     @pytest_asyncio.fixture
