@@ -8,7 +8,7 @@ import importlib.metadata
 import inspect
 import logging
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -337,7 +337,10 @@ class Plugins:
         return bool(self.pm.hook.on_message_deleted.get_hookimpls())
 
     async def messages_deleted(
-        self, messages: list[dict[str, Any]], conversation: dict[str, Any], principal: Principal
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        conversation: Mapping[str, Any],
+        principal: Principal,
     ) -> None:
         """Tell the observers of each message deleted from `conversation`, in its order."""
         if not messages or not self.observes_deletions():

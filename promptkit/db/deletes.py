@@ -17,7 +17,7 @@ from . import files, projects
 from .conversations import COLUMNS as CONVERSATION_COLUMNS
 from .engine import Database
 from .messages import COLUMNS as MESSAGE_COLUMNS
-from .messages import shaped
+from .messages import MessageRow, shaped
 from .tables import conversations, messages
 from .tables import projects as projects_table
 
@@ -26,7 +26,7 @@ class Deleted(NamedTuple):
     """A conversation that is gone, as it was, and its messages in their order."""
 
     conversation: dict[str, Any]
-    messages: list[dict[str, Any]]
+    messages: list[MessageRow]
 
 
 class _KeepEverything(Exception):
@@ -78,7 +78,7 @@ async def project_if_empty(
                 raise _KeepEverything
     except _KeepEverything:
         return deleted, []
-    by_conversation: dict[str, list[dict[str, Any]]] = {row["id"]: [] for row in rows}
+    by_conversation: dict[str, list[MessageRow]] = {row["id"]: [] for row in rows}
     for message in gone:
         by_conversation[message["conversation_id"]].append(message)
     return True, [Deleted(row, by_conversation[row["id"]]) for row in rows]
@@ -86,7 +86,7 @@ async def project_if_empty(
 
 async def _delete_messages(
     db: Database, owner_id: str, which: sa.ColumnElement[bool]
-) -> list[dict[str, Any]]:
+) -> list[MessageRow]:
     """Delete the owner's messages that `which` selects: each as the API shapes it, in order."""
     query = (
         sa.delete(messages)

@@ -15,7 +15,7 @@ from ..hooktypes import Principal
 from ..plugins import Plugins
 from ..schemas import Conversation, ConversationIn, ConversationPatch, ListQuery, Message, Page
 from ..tasks import run_to_completion
-from . import found, page
+from . import PageOf, found, page
 
 blueprint = Blueprint("conversations", __name__)
 
@@ -23,7 +23,7 @@ blueprint = Blueprint("conversations", __name__)
 @blueprint.get("/projects/<id:project_id>/conversations")
 @validate_querystring(ListQuery)
 @validate_response(Page[Conversation])
-async def list_conversations(project_id: str, query_args: ListQuery) -> dict[str, Any]:
+async def list_conversations(project_id: str, query_args: ListQuery) -> PageOf[dict[str, Any]]:
     """List the conversations of a project, newest first."""
     user_id = context.principal().user_id
     found(await projects.get(context.db(), user_id, project_id), "project")
@@ -88,7 +88,7 @@ async def _delete_and_tell(
 @blueprint.get("/conversations/<id:conversation_id>/messages")
 @validate_querystring(ListQuery)
 @validate_response(Page[Message])
-async def list_messages(conversation_id: str, query_args: ListQuery) -> dict[str, Any]:
+async def list_messages(conversation_id: str, query_args: ListQuery) -> PageOf[messages.MessageRow]:
     """The conversation's history, oldest first."""
     user_id = context.principal().user_id
     found(await q.get(context.db(), user_id, conversation_id), "conversation")

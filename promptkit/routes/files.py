@@ -48,7 +48,7 @@ from ..plugins import Plugins
 from ..schemas import ListQuery, Page, document_raw_responses
 from ..stored_files import DELETING, delete_everywhere
 from ..tasks import run_to_completion
-from . import IdConverter, found, page
+from . import IdConverter, PageOf, found, page
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ class UploadForm(BaseModel):
 @blueprint.get(UPLOAD_RULE)
 @validate_querystring(ListQuery)
 @validate_response(Page[File])
-async def list_files(project_id: str, query_args: ListQuery) -> dict[str, Any]:
+async def list_files(project_id: str, query_args: ListQuery) -> PageOf[dict[str, Any]]:
     """List the files of a project, newest first."""
     user_id = context.principal().user_id
     found(await projects.get(context.db(), user_id, project_id), "project")

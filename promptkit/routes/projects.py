@@ -16,7 +16,7 @@ from ..plugins import Plugins
 from ..schemas import ListQuery, Page, Project, ProjectIn, ProjectPatch
 from ..stored_files import DELETING, delete_everywhere
 from ..tasks import run_to_completion
-from . import found, page
+from . import PageOf, found, page
 
 blueprint = Blueprint("projects", __name__)
 
@@ -24,7 +24,7 @@ blueprint = Blueprint("projects", __name__)
 @blueprint.get("/projects")
 @validate_querystring(ListQuery)
 @validate_response(Page[Project])
-async def list_projects(query_args: ListQuery) -> dict[str, Any]:
+async def list_projects(query_args: ListQuery) -> PageOf[dict[str, Any]]:
     """List my projects, newest first."""
     rows, cursor = await q.list_page(
         context.db(), context.principal().user_id, limit=query_args.limit, cursor=query_args.cursor
