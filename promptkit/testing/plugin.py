@@ -15,7 +15,6 @@ import pytest
 # every pytest run where promptkit happens to be installed.
 if find_spec("pytest_asyncio") is not None:
     import pytest_asyncio
-    from quart.testing.app import TestApp
 
     from promptkit.app import PromptkitApp, create_app
     from promptkit.settings import Settings
@@ -67,9 +66,7 @@ if find_spec("pytest_asyncio") is not None:
         promptkit_settings: Settings, promptkit_plugins: list[object]
     ) -> AsyncIterator[PromptkitApp]:
         app = create_app(promptkit_settings, plugins=promptkit_plugins)
-        # Longer than Quart's 6 s: a plugin's `startup` may import an SDK for the first time
-        # in the run, which a busy CI machine can take seconds over.
-        async with TestApp(app, startup_timeout=60, shutdown_timeout=60):
+        async with app.test_app():  # with time for a plugin's first SDK import (see there)
             yield app
 
     @pytest_asyncio.fixture
