@@ -31,12 +31,23 @@ TITLE_CHARS = 60
 PART_TYPE = "data-conversation-title"
 # Straight and typographic quotes, and backticks, that models like to wrap a title in.
 _QUOTES = "\"'`\u2018\u2019\u201c\u201d\u00ab\u00bb"
+# Markdown that a model (or the first words of a message) brings into a title: a heading or
+# list marker at the start, emphasis and code around words, and links (their text is kept).
+_MARKDOWN = [
+    (re.compile(r"^(?:#{1,6}|[-*+>]|\d+[.)])\s+"), ""),
+    (re.compile(r"\[([^\]]*)\]\([^)]*\)"), r"\1"),
+    (re.compile(r"(\*\*|__|~~)(.+?)\1"), r"\2"),
+    (re.compile(r"(?<![\w*])[*_](\S(?:.*?\S)?)[*_](?![\w*])"), r"\1"),
+    (re.compile(r"`([^`]+)`"), r"\1"),
+]
 
 
 def tidy(title: str) -> str:
-    """One line of at most `TITLE_CHARS`, cut at a word boundary, without the quotes around it
-    or a final full stop."""
+    """One line of at most `TITLE_CHARS`, cut at a word boundary, without markdown, the quotes
+    around it or a final full stop."""
     text = " ".join(title.split())
+    for pattern, replacement in _MARKDOWN:
+        text = pattern.sub(replacement, text)
     text = text.removeprefix("Title:").strip()  # some models label their answer
     previous = None
     while previous != text:

@@ -264,6 +264,11 @@ async def test_a_title_is_per_owner(titled, auth, fake):
         ("x" * 80, "x" * 60),
         ("word " * 20, ("word " * 12).strip()),
         ("", ""),
+        ("## **Clerk** key rotation", "Clerk key rotation"),
+        ("How do I use `useChat` with _promptkit_?", "How do I use useChat with promptkit?"),
+        ("- See [the docs](https://example.com/a_b) first", "See the docs first"),
+        ("snake_case_name and 2 * 3 * 4", "snake_case_name and 2 * 3 * 4"),
+        ("1. First step", "First step"),
     ],
 )
 def test_tidy(raw, title):
