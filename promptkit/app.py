@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from quart import Quart, Response, g, jsonify, request
+from quart.testing.app import TestApp
 from quart_schema import OpenAPIProvider, QuartSchema, RequestSchemaValidationError
 from quart_schema.validation import QuerystringValidationError
 from werkzeug.exceptions import BadRequest as WerkzeugBadRequest
@@ -52,6 +53,9 @@ log = logging.getLogger(__name__)
 PUBLIC_ENDPOINTS = {"health.live", "health.ready", "openapi", "swagger_ui", "metrics.scrape"}
 
 
+TEST_APP_TIMEOUT = 60  # seconds: see `PromptkitApp.test_app`
+
+
 class PromptkitApp(Quart):
     settings: Settings
     db: Database
@@ -60,6 +64,12 @@ class PromptkitApp(Quart):
     models: Registry
     budgets: Budgets
     tools: ToolRegistry  # filled by the plugins' `register_tools` as the app starts serving
+
+    def test_app(self) -> TestApp:
+        """Quart's test app, started and stopped with 60 s to spare rather than 6: a plugin's
+        `startup` may import its SDK for the first time in a test run, which a busy machine
+        (CI, a laptop running two suites) can take more than 6 s over."""
+        return TestApp(self, startup_timeout=TEST_APP_TIMEOUT, shutdown_timeout=TEST_APP_TIMEOUT)
 
     async def shutdown(self) -> None:
         # Streams that outlived the grace period are cut first, while the database is still

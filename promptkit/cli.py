@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from pathlib import Path
 
 import click
 
@@ -13,6 +14,7 @@ from .plugins import (
     build_plugin_manager,
     describe_call_order,
     describe_plugins,
+    installed_names,
 )
 from .settings import Settings
 
@@ -95,6 +97,27 @@ def plugins(hook_name: str | None, order: bool) -> None:
         rows = describe_plugins(pm)
         shown = [row for row in rows if hook_name in row["hooks"]] if hook_name else rows
     click.echo(json.dumps(shown, indent=2))
+
+
+@cli.command("new-plugin")
+@click.argument("name")
+@click.option(
+    "--dir",
+    "directory",
+    default=".",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to write the package's directory.",
+)
+def new_plugin(name: str, directory: Path) -> None:
+    """Write a plugin package (entry point, a hookimpl, a test, a README) named NAME."""
+    from .plugin_template import TemplateError, write
+
+    try:
+        root = write(name, directory, taken=installed_names())
+    except TemplateError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"wrote {root}: `pip install -e '{root}[test]'`, then `pytest` in it", err=True)
 
 
 @cli.command()

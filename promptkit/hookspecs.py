@@ -11,8 +11,8 @@ Three kinds of hook:
   plugin answers first.
 - registration (`register_models`): every plugin registers what it serves; `complete_stream` is
   then asked of the one plugin that registered the chat's model, never in hook order.
-- observers (`on_message_saved`, `shutdown`): every plugin is called; one plugin raising is
-  logged with its name and never stops the others or the request.
+- observers (`on_message_saved`, `on_message_deleted`, `shutdown`): every plugin is called;
+  one plugin raising is logged with its name and never stops the others or the request.
 - `startup`, `register_tools`, `register_routes` and `register_commands`: every plugin is
   called; one raising stops start-up with its name.
 """
@@ -138,6 +138,26 @@ def on_message_saved(
     `async def`. Every plugin is called; the return value is ignored; an exception is logged
     with the plugin's name and the chat goes on. Keep it quick or hand slow work to a task of
     your own: the chat waits for it.
+    """
+
+
+@hookspec
+def on_message_deleted(
+    message: dict[str, Any], conversation: dict[str, Any], principal: Principal, app: Quart
+) -> Awaitable[None] | None:
+    """Observe a chat message that was just deleted.
+
+    Called once for each message, after the delete is committed, with the message and its
+    conversation as the API answered them just before (JSON-ready, like `on_message_saved`):
+    by `DELETE /conversations/{id}` for each of its messages, oldest first, and by
+    `DELETE /projects/{id}` for every message of each of its conversations. Not yet called for
+    the messages that a regenerated reply replaces. May be `async def`. Every plugin is
+    called; the return value is ignored; an exception is logged with the plugin's name and the
+    delete still succeeds.
+
+    One hook per event, not one for every event of every resource: `on_message_saved` keeps
+    its arguments, and an observer of deletions (a search index, an audit log) implements just
+    this one. A delete reads its messages back only when some plugin implements it.
     """
 
 

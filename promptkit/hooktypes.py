@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 View = TypeVar("View", bound=Callable[..., Any])
 PUBLIC_ROUTE = "_promptkit_public_route"
@@ -15,6 +18,15 @@ def public_route(view: View) -> View:
     The view must then check whatever proves the caller (a webhook's signature, say)."""
     setattr(view, PUBLIC_ROUTE, True)
     return view
+
+
+class HookApp(Protocol):
+    """What a plugin may use of the `app` its hooks receive: the settings, and `extensions`
+    for its own per-app state. For type hints (`def startup(app: HookApp)`); the rest of the
+    app is the kernel's, and plugins never import `promptkit.app` to reach it."""
+
+    settings: Settings
+    extensions: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)

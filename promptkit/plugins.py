@@ -8,7 +8,7 @@ import importlib.metadata
 import inspect
 import logging
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -34,6 +34,7 @@ TRACED = {
     "delete_stored_file": "delete_stored_file",
     "conversation_title": "conversation_title",
     "message_saved": "on_message_saved",
+    "messages_deleted": "on_message_deleted",
     "startup": "startup",
     "shutdown": "shutdown",
 }
@@ -84,6 +85,11 @@ def _entry_points() -> list[importlib.metadata.EntryPoint]:
     for entry_point in importlib.metadata.entry_points(group=GROUP):
         seen.setdefault(entry_point.name, entry_point)  # the first one wins, as pluggy's does
     return list(seen.values())
+
+
+def installed_names() -> set[str]:
+    """The names of the installed plugins' entry points (what PROMPTKIT_DISABLED_PLUGINS takes)."""
+    return {entry_point.name for entry_point in _entry_points()}
 
 
 def describe_plugins(pm: Any) -> list[dict[str, Any]]:
@@ -325,6 +331,31 @@ class Plugins:
             principal=principal,
             app=self.app,
         )
+
+    def observes_deletions(self) -> bool:
+        """Whether some plugin observes deleted messages: a delete reads them back only then."""
+        return bool(self.pm.hook.on_message_deleted.get_hookimpls())
+
+    async def messages_deleted(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        conversation: Mapping[str, Any],
+        principal: Principal,
+    ) -> None:
+        """Tell the observers of each message deleted from `conversation`, in its order."""
+        if not messages or not self.observes_deletions():
+            return
+        from .schemas import Conversation, Message
+
+        shown = Conversation.model_validate(conversation).model_dump(mode="json")
+        for message in messages:
+            await self._notify(
+                "on_message_deleted",
+                message=Message.model_validate(message).model_dump(mode="json"),
+                conversation=shown,
+                principal=principal,
+                app=self.app,
+            )
 
     def routes(self) -> list[tuple[str, Blueprint]]:
         """Every plugin's blueprints, with the plugin's name."""

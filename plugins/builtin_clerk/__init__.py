@@ -7,17 +7,15 @@ all, from a local key pair under the data directory (`promptkit keygen`, `prompt
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
-from promptkit import AuthenticationError, Principal, ServiceUnavailable, hookimpl
+from promptkit import AuthenticationError, HookApp, Principal, ServiceUnavailable, hookimpl
 
 from . import commands
 
 if TYPE_CHECKING:
     import click
     from quart import Quart, Request
-
-    from promptkit.app import PromptkitApp
 
     from .state import ClerkState
 
@@ -28,13 +26,12 @@ SESSION_COOKIE = "__session"
 
 
 @hookimpl
-async def startup(app: Quart) -> None:
+async def startup(app: HookApp) -> None:
     # The verifier and its HTTP client are imported here, not above: `promptkit --help` and
     # `promptkit token` load this plugin and should not pay for aiohttp and joserfc.
     from .state import start
 
-    settings = cast("PromptkitApp", app).settings
-    app.extensions[EXTENSION] = start(settings)
+    app.extensions[EXTENSION] = start(app.settings)
 
 
 @hookimpl

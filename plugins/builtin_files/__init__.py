@@ -19,14 +19,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from promptkit import StoredFile, Upload, hookimpl
+from promptkit import HookApp, StoredFile, Upload, hookimpl
 from promptkit.settings import is_loopback_host
 
 from .local import LocalFileStore
 
 if TYPE_CHECKING:
-    from promptkit.app import PromptkitApp
-
     from .store import OpenAIFileStore
 
 log = logging.getLogger(__name__)
@@ -47,7 +45,7 @@ class Stores:
         return None
 
 
-def _stores(app: PromptkitApp) -> Stores | None:
+def _stores(app: HookApp) -> Stores | None:
     stores: Stores | None = app.extensions.get(EXTENSION)
     return stores
 
@@ -75,7 +73,7 @@ def _safe_for_files(url: str) -> bool:
 
 
 @hookimpl
-def startup(app: PromptkitApp) -> None:
+def startup(app: HookApp) -> None:
     environ = app.settings.environ
     local = LocalFileStore(app.settings.data_dir / "files")
     local.open()
@@ -104,14 +102,14 @@ def startup(app: PromptkitApp) -> None:
 
 
 @hookimpl
-async def shutdown(app: PromptkitApp) -> None:
+async def shutdown(app: HookApp) -> None:
     stores = app.extensions.pop(EXTENSION, None)
     if stores is not None and stores.openai is not None:
         await stores.openai.close()
 
 
 @hookimpl(trylast=True)
-async def store_file(upload: Upload, app: PromptkitApp) -> StoredFile | None:
+async def store_file(upload: Upload, app: HookApp) -> StoredFile | None:
     stores = _stores(app)
     if stores is None:
         return None
@@ -119,14 +117,14 @@ async def store_file(upload: Upload, app: PromptkitApp) -> StoredFile | None:
 
 
 @hookimpl(trylast=True)
-def read_stored_file(stored: StoredFile, app: PromptkitApp) -> AsyncIterator[bytes] | None:
+def read_stored_file(stored: StoredFile, app: HookApp) -> AsyncIterator[bytes] | None:
     stores = _stores(app)
     store = stores.owner_of(stored) if stores else None
     return None if store is None else store.read(stored.provider_file_id)
 
 
 @hookimpl(trylast=True)
-async def delete_stored_file(stored: StoredFile, app: PromptkitApp) -> bool | None:
+async def delete_stored_file(stored: StoredFile, app: HookApp) -> bool | None:
     stores = _stores(app)
     store = stores.owner_of(stored) if stores else None
     if store is None:

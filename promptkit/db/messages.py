@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal, TypedDict, cast
 
 import sqlalchemy as sa
 
@@ -26,6 +27,38 @@ COLUMNS = (
     messages.c.parts,
     messages.c.created_at,
 )
+
+
+class MessagePromptRow(TypedDict):
+    """The system prompt an assistant message was answered by: its id, version, variables."""
+
+    id: str
+    version: int
+    variables: dict[str, str]
+
+
+class MessageRow(TypedDict):
+    """A message as the API shows it (`schemas.Message`); a test keeps the two in step."""
+
+    id: str
+    conversation_id: str
+    role: Literal["user", "assistant"]
+    content: str
+    status: Literal["complete", "partial", "error"]
+    model: str | None
+    usage: dict[str, Any] | None
+    prompt: MessagePromptRow | None
+    parts: list[dict[str, Any]]
+    created_at: datetime
+
+
+class RecentRow(TypedDict):
+    """What a chat turn reads of a message of its history."""
+
+    id: str
+    role: str
+    content: str
+    parts: str  # JSON text, decoded only by a turn that has tools
 
 
 def _of_owner(owner: Owner) -> sa.ColumnElement[bool]:
@@ -82,7 +115,7 @@ RECENT = Prepared(
 
 async def list_page(
     db: Database, owner: Owner, conversation_id: str, *, limit: int, cursor: str | None
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[list[MessageRow], str | None]:
     query = sa.select(*COLUMNS).where(
         messages.c.conversation_id == conversation_id, _of_owner(owner)
     )
@@ -92,14 +125,25 @@ async def list_page(
     return [shaped(row) for row in rows], next_cursor
 
 
-def shaped(row: dict[str, Any]) -> dict[str, Any]:
+def shaped(row: dict[str, Any]) -> MessageRow:
     """The API's Message: the prompt columns become `prompt: {id, version, variables} | null`."""
-    prompt_id, version = row.pop("prompt_id"), row.pop("prompt_version")
-    variables = row.pop("prompt_variables")
-    row["prompt"] = None
+    prompt_id = row["prompt_id"]
+    prompt = None
     if prompt_id is not None:
-        row["prompt"] = {"id": prompt_id, "version": version, "variables": variables or {}}
-    return row
+        variables = row["prompt_variables"] or {}
+        prompt = MessagePromptRow(id=prompt_id, version=row["prompt_version"], variables=variables)
+    return MessageRow(
+        id=row["id"],
+        conversation_id=row["conversation_id"],
+        role=row["role"],
+        content=row["content"],
+        status=row["status"],
+        model=row["model"],
+        usage=row["usage"],
+        prompt=prompt,
+        parts=row["parts"],
+        created_at=row["created_at"],
+    )
 
 
 async def insert(
@@ -115,7 +159,7 @@ async def insert(
     message_id: str | None = None,
     prompt: tuple[str, int, dict[str, str]] | None = None,
     parts: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
+) -> dict[str, Any]:  # a MessageRow, once the chat path that keeps it takes one
     """Store one message; returns it as the API shapes it. `prompt` is the id, version and
     filled variables of the system prompt that an assistant message was answered by. `parts`
     defaults to one text part holding `content`.
@@ -136,18 +180,19 @@ async def insert(
     }
     if not await db.run(INSERT, **owner.params(), **row):
         raise NotFound("conversation not found")
-    return shaped(row)
+    return cast(dict[str, Any], shaped(row))
 
 
 async def recent(
     db: Database, owner: Owner, conversation_id: str, *, limit: int
-) -> list[dict[str, Any]]:
+) -> list[RecentRow]:
     """The newest `limit` messages of a conversation, newest first: `id`, `role`, `content`,
     and `parts` as JSON text.
 
     Only what a chat turn reads: this runs before every reply, over up to `limit` rows.
     """
-    return await db.run(RECENT, **owner.params(), conversation_id=conversation_id, limit=limit)
+    rows = await db.run(RECENT, **owner.params(), conversation_id=conversation_id, limit=limit)
+    return rows  # type: ignore[return-value]  # RECENT selects exactly these columns
 
 
 async def delete_many(db: Database, owner: Owner, message_ids: list[str]) -> None:

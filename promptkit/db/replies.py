@@ -8,7 +8,7 @@ with its id is stored (see `conversations`: storing the reply ends the lease).
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import sqlalchemy as sa
 
@@ -90,7 +90,8 @@ async def message(db: Database, owner: Owner, message_id: str) -> dict[str, Any]
             ),
         )
     )
-    return messages_db.shaped(row) if row is not None else None
+    # A `MessageRow`, typed as the stored reply it stands in for (`messages.insert`).
+    return cast(dict[str, Any], messages_db.shaped(row)) if row is not None else None
 
 
 async def settle_abandoned(

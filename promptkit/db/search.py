@@ -11,7 +11,8 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, TypedDict
 
 import sqlalchemy as sa
 
@@ -173,7 +174,7 @@ async def search(
     project_id: str | None,
     limit: int,
     cursor: str | None,
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[list[SearchHitRow], str | None]:
     """One page of hits, best first, and the cursor of the next page (None on the last one)."""
     query = Query.parse(text)
     if not query:
@@ -221,14 +222,37 @@ _TYPES: dict[str, Any] = {
 }
 
 
-def _hit(row: dict[str, Any], query: Query) -> dict[str, Any]:
+class HitConversation(TypedDict):
+    """The conversation of a hit, as the API shows it (`schemas.Conversation`)."""
+
+    id: str
+    project_id: str
+    title: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class SearchHitRow(TypedDict):
+    """A hit as the API shows it (`schemas.SearchHit`); a test keeps the two in step."""
+
+    conversation: HitConversation
+    message_id: str | None  # None when only the title matched
+    snippet: str
+    highlights: list[list[int]]
+
+
+def _hit(row: dict[str, Any], query: Query) -> SearchHitRow:
     text, highlights = snippet(row["text"], query)
-    conversation = {
-        key: row[key] for key in ("id", "project_id", "title", "created_at", "updated_at")
-    }
-    return {
-        "conversation": conversation,
-        "message_id": row["message_id"],
-        "snippet": text,
-        "highlights": highlights,
-    }
+    conversation = HitConversation(
+        id=row["id"],
+        project_id=row["project_id"],
+        title=row["title"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+    return SearchHitRow(
+        conversation=conversation,
+        message_id=row["message_id"],
+        snippet=text,
+        highlights=highlights,
+    )

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any
+from typing import Any, Generic, TypedDict, TypeVar
 
 from quart import Request
 from werkzeug.exceptions import RequestTimeout
 from werkzeug.routing import BaseConverter
 
 from ..errors import NotFound
+
+Row = TypeVar("Row")
 
 
 class IdConverter(BaseConverter):
@@ -20,11 +22,18 @@ class IdConverter(BaseConverter):
     regex = r"[A-Za-z0-9_-]{1,64}"
 
 
-def page(rows: list[dict[str, Any]], next_cursor: str | None) -> dict[str, Any]:
+class PageOf(TypedDict, Generic[Row]):
+    """`schemas.Page` as a view returns it: mypy checks the rows' shape."""
+
+    data: list[Row]
+    next_cursor: str | None
+
+
+def page(rows: list[Row], next_cursor: str | None) -> PageOf[Row]:
     return {"data": rows, "next_cursor": next_cursor}
 
 
-def found(row: dict[str, Any] | None, what: str) -> dict[str, Any]:
+def found(row: Row | None, what: str) -> Row:
     """The row, or the 404 that a missing row and another user's row both get."""
     if row is None:
         raise NotFound(f"{what} not found")

@@ -8,11 +8,15 @@ from quart import Blueprint
 from quart_schema import validate_querystring, validate_request, validate_response
 
 from .. import context
+from ..db import Database, deletes, messages, projects
 from ..db import conversations as q
-from ..db import messages, projects
+from ..db.owners import Owner
 from ..errors import NotFound
+from ..hooktypes import Principal
+from ..plugins import Plugins
 from ..schemas import Conversation, ConversationIn, ConversationPatch, ListQuery, Message, Page
-from . import found, page
+from ..tasks import run_to_completion
+from . import PageOf, found, page
 
 blueprint = Blueprint("conversations", __name__)
 
@@ -20,7 +24,7 @@ blueprint = Blueprint("conversations", __name__)
 @blueprint.get("/projects/<id:project_id>/conversations")
 @validate_querystring(ListQuery)
 @validate_response(Page[Conversation])
-async def list_conversations(project_id: str, query_args: ListQuery) -> dict[str, Any]:
+async def list_conversations(project_id: str, query_args: ListQuery) -> PageOf[dict[str, Any]]:
     """List the conversations of a project, newest first."""
     owner = context.owner()
     found(await projects.get(context.db(), owner, project_id), "project")
@@ -59,15 +63,33 @@ async def retitle_conversation(conversation_id: str, data: ConversationPatch) ->
 @blueprint.delete("/conversations/<id:conversation_id>")
 async def delete_conversation(conversation_id: str) -> tuple[str, int]:
     """Delete a conversation and its messages."""
-    if not await q.delete(context.db(), context.owner(), conversation_id):
+    plugins, principal = context.plugins(), context.principal()
+    if not plugins.observes_deletions():
+        if not await q.delete(context.db(), context.owner(), conversation_id):
+            raise NotFound("conversation not found")
+        return "", 204
+    work = _delete_and_tell(context.db(), plugins, principal, context.owner(), conversation_id)
+    if not await run_to_completion(context.app(), work, "deleting a conversation"):
         raise NotFound("conversation not found")
     return "", 204
+
+
+async def _delete_and_tell(
+    db: Database, plugins: Plugins, principal: Principal, owner: Owner, conversation_id: str
+) -> bool:
+    """Delete with the messages read back, then tell the observers: both finish even when the
+    client goes away, so no observer misses a committed delete."""
+    gone = await deletes.conversation(db, owner, conversation_id)
+    if gone is None:
+        return False
+    await plugins.messages_deleted(gone.messages, gone.conversation, principal)
+    return True
 
 
 @blueprint.get("/conversations/<id:conversation_id>/messages")
 @validate_querystring(ListQuery)
 @validate_response(Page[Message])
-async def list_messages(conversation_id: str, query_args: ListQuery) -> dict[str, Any]:
+async def list_messages(conversation_id: str, query_args: ListQuery) -> PageOf[messages.MessageRow]:
     """The conversation's history, oldest first."""
     owner = context.owner()
     found(await q.get(context.db(), owner, conversation_id), "conversation")

@@ -47,8 +47,9 @@ from ..errors import (
 from ..hooktypes import Principal, StoredFile, Upload
 from ..plugins import Plugins
 from ..schemas import ListQuery, Page, document_raw_responses
+from ..stored_files import DELETING, delete_everywhere
 from ..tasks import run_to_completion
-from . import IdConverter, found, page
+from . import IdConverter, PageOf, found, page
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ ENVELOPE_BYTES = 64 * 1024
 MAX_FORM_PARTS = 16
 FILENAME_MAX = 255
 MEDIA_TYPE = re.compile(r"[\w.+-]{1,100}/[\w.+-]{1,100}")
-UPLOADING, DELETING = "storing an uploaded file", "deleting a stored file"
+UPLOADING = "storing an uploaded file"
 
 
 class File(BaseModel):
@@ -83,7 +84,7 @@ class UploadForm(BaseModel):
 @blueprint.get(UPLOAD_RULE)
 @validate_querystring(ListQuery)
 @validate_response(Page[File])
-async def list_files(project_id: str, query_args: ListQuery) -> dict[str, Any]:
+async def list_files(project_id: str, query_args: ListQuery) -> PageOf[dict[str, Any]]:
     """List the files of a project, newest first."""
     owner = context.owner()
     found(await projects.get(context.db(), owner, project_id), "project")
@@ -186,34 +187,9 @@ async def delete_file(file_id: str) -> tuple[str, int]:
     """Delete a file: its bytes at the provider, then its metadata."""
     principal, owner = context.principal(), context.owner()
     row = found(await q.get_to_delete(context.db(), owner, file_id), "file")
-    work = _delete_everywhere(context.db(), context.plugins(), principal, owner, row)
+    work = delete_everywhere(context.db(), context.plugins(), principal, owner, row)
     await run_to_completion(context.app(), work, DELETING)
     return "", 204
-
-
-async def delete_project_with_files(project_id: str) -> None:
-    """Delete a project, its files at the provider first.
-
-    When the provider fails for one file, the delete stops there: the files already deleted
-    lose their rows, the project and the rest stay, and the `ProviderError` (502) reaches the
-    client, who may retry; a retry carries on with what is left. Refusing keeps every row
-    pointing at bytes that exist, with no clean-up job to run later.
-    """
-    db, plugins, principal = context.db(), context.plugins(), context.principal()
-    owner = context.owner()
-    # A member is refused (403) before any file goes.
-    found(await projects.get_to_change(db, owner, project_id), "project")
-    for _ in range(3):  # a new file may land while the others are deleted; look again
-        while rows := await q.of_project(db, owner, project_id):
-            for row in rows:
-                work = _delete_everywhere(db, plugins, principal, owner, row)
-                await run_to_completion(context.app(), work, DELETING)
-        deleted = await q.delete_project_if_empty(db, owner, project_id)
-        if deleted is None:
-            raise NotFound("project not found")
-        if deleted:
-            return
-    raise Conflict("files are still being added to this project; retry the delete")
 
 
 class _Spool:
@@ -377,12 +353,3 @@ async def _forget(plugins: Plugins, principal: Principal, stored: StoredFile) ->
         log.exception(
             "could not delete orphaned %s file %s", stored.provider, stored.provider_file_id
         )
-
-
-async def _delete_everywhere(
-    db: Database, plugins: Plugins, principal: Principal, owner: Owner, row: dict[str, Any]
-) -> None:
-    stored = StoredFile(provider_file_id=row["provider_file_id"], provider=row["provider"])
-    if not await plugins.delete_stored_file(stored, principal):
-        raise ServiceUnavailable(f"the file store {stored.provider!r} is not configured")
-    await q.delete(db, owner, row["id"])

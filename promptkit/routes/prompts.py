@@ -12,7 +12,7 @@ from ..db import projects
 from ..db import prompts as q
 from ..errors import NotFound
 from ..schemas import ListQuery, Page, Prompt, PromptIn, PromptPatch, PromptVersion
-from . import found, page
+from . import PageOf, found, page
 
 blueprint = Blueprint("prompts", __name__)
 
@@ -24,7 +24,7 @@ async def _my_project(project_id: str) -> dict[str, Any]:
 @blueprint.get("/projects/<id:project_id>/prompts")
 @validate_querystring(ListQuery)
 @validate_response(Page[Prompt])
-async def list_prompts(project_id: str, query_args: ListQuery) -> dict[str, Any]:
+async def list_prompts(project_id: str, query_args: ListQuery) -> PageOf[dict[str, Any]]:
     """List the prompts of a project, newest first."""
     await _my_project(project_id)
     rows, cursor = await q.list_page(
@@ -91,7 +91,7 @@ async def activate_prompt(prompt_id: str) -> dict[str, Any]:
 @blueprint.get("/prompts/<id:prompt_id>/versions")
 @validate_querystring(ListQuery)
 @validate_response(Page[PromptVersion])
-async def list_versions(prompt_id: str, query_args: ListQuery) -> dict[str, Any]:
+async def list_versions(prompt_id: str, query_args: ListQuery) -> PageOf[dict[str, Any]]:
     """List a prompt's versions, newest first."""
     owner = context.owner()
     found(await q.get(context.db(), owner, prompt_id), "prompt")

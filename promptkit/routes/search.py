@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import Field, field_validator
 from quart import Blueprint
 from quart_schema import validate_querystring, validate_response
@@ -12,7 +10,7 @@ from .. import context
 from ..db import projects
 from ..db import search as q
 from ..schemas import ListQuery, Page, SearchHit
-from . import found, page
+from . import PageOf, found, page
 
 blueprint = Blueprint("search", __name__)
 
@@ -34,7 +32,7 @@ class SearchQuery(ListQuery):
 @blueprint.get("/search")
 @validate_querystring(SearchQuery)
 @validate_response(Page[SearchHit])
-async def search(query_args: SearchQuery) -> dict[str, Any]:
+async def search(query_args: SearchQuery) -> PageOf[q.SearchHitRow]:
     """Find my conversations by their titles and messages, best first."""
     owner = context.owner()
     if query_args.project_id is not None:

@@ -66,7 +66,7 @@ if find_spec("pytest_asyncio") is not None:
         promptkit_settings: Settings, promptkit_plugins: list[object]
     ) -> AsyncIterator[PromptkitApp]:
         app = create_app(promptkit_settings, plugins=promptkit_plugins)
-        async with app.test_app():
+        async with app.test_app():  # with time for a plugin's first SDK import (see there)
             yield app
 
     @pytest_asyncio.fixture
