@@ -25,6 +25,7 @@ from .db import files, projects
 from .errors import NotFound, ProviderError, UnsupportedAttachment, ValidationFailed
 from .hooktypes import Attachment, Model, Principal, StoredFile, Upload, is_text_media_type
 from .roles import owner_of
+from .stored_files import UPLOADING, store_and_record  # the one path every upload takes
 from .tasks import run_to_completion
 
 if TYPE_CHECKING:
@@ -216,8 +217,6 @@ async def _store_inline(
     app: PromptkitApp, principal: Principal, project_id: str, inline: InlineFile
 ) -> dict[str, Any]:
     """Store a `data:` URL's bytes as an upload would be, and return the file's row."""
-    from .routes.files import UPLOADING, store_and_record  # the one path every upload takes
-
     owner = owner_of(principal, app.settings.org_admin_roles)
     # A `data:` URL is an upload: in an organization's project, an admin's (403 for a member).
     project = await projects.get_to_change(app.db, owner, project_id)

@@ -20,7 +20,7 @@ from ..errors import ValidationFailed
 from ..prompt_variables import NAME
 from ..ratelimit import chat_limited
 from ..schemas import SSE_EVENT, Body, Content, Name, document_raw_responses
-from .files import MEDIA_TYPE, display_name
+from ..stored_files import MEDIA_TYPE, display_name
 
 blueprint = Blueprint("chat", __name__)
 

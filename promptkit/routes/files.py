@@ -18,7 +18,7 @@ import os
 import re
 import tempfile
 import unicodedata
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator
 from datetime import datetime
 from typing import IO, Any, cast
 from urllib.parse import quote
@@ -33,21 +33,24 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import RequestEntityTooLarge, RequestTimeout
 
 from .. import context
-from ..db import Database, projects
 from ..db import files as q
-from ..db.owners import Owner
+from ..db import projects
 from ..errors import (
     Conflict,
-    NotFound,
     PayloadTooLarge,
-    ServiceUnavailable,
     UnsupportedMediaType,
     ValidationFailed,
 )
-from ..hooktypes import Principal, StoredFile, Upload
-from ..plugins import Plugins
+from ..hooktypes import StoredFile, Upload
 from ..schemas import ListQuery, Page, document_raw_responses
-from ..stored_files import DELETING, delete_everywhere
+from ..stored_files import (
+    DELETING,
+    MEDIA_TYPE,
+    UPLOADING,
+    delete_everywhere,
+    display_name,
+    store_and_record,
+)
 from ..tasks import run_to_completion
 from . import IdConverter, PageOf, found, page
 
@@ -60,9 +63,6 @@ UPLOAD_PATH = re.compile(rf"/projects/{IdConverter.regex}/files")
 # Room for the multipart envelope (boundaries, part headers) around a file of the largest size.
 ENVELOPE_BYTES = 64 * 1024
 MAX_FORM_PARTS = 16
-FILENAME_MAX = 255
-MEDIA_TYPE = re.compile(r"[\w.+-]{1,100}/[\w.+-]{1,100}")
-UPLOADING = "storing an uploaded file"
 
 
 class File(BaseModel):
@@ -278,78 +278,7 @@ def _invalid_file(message: str) -> ValidationFailed:
     return ValidationFailed(message, details=[{"loc": ["body", "file"], "msg": message}])
 
 
-def display_name(raw: str | None) -> str:
-    """The client's file name, for display only: no directories, no control characters."""
-    name = (raw or "").replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(char for char in name if char.isprintable()).strip()
-    if len(name) > FILENAME_MAX:
-        stem, extension = os.path.splitext(name)
-        extension = extension[:16]
-        name = stem[: FILENAME_MAX - len(extension)] + extension
-    return name if name not in ("", ".", "..") else "upload"
-
-
 def _content_type(declared: str, filename: str) -> str:
     if MEDIA_TYPE.fullmatch(declared) and declared != "application/octet-stream":
         return declared
     return mimetypes.guess_type(filename)[0] or "application/octet-stream"
-
-
-async def store_and_record(
-    db: Database,
-    plugins: Plugins,
-    principal: Principal,
-    owner: Owner,
-    project: dict[str, Any],
-    upload: Upload,
-    *,
-    on_done: Callable[[], None],
-) -> dict[str, Any]:
-    try:
-        stored = await plugins.store_file(upload, project, principal)
-    finally:
-        on_done()  # the spooled file is not needed once the plugin has answered
-    if stored is None:
-        raise ServiceUnavailable(
-            "no file store is configured: enable the built-in `files` plugin, or install a"
-            " store_file plugin"
-        )
-    try:
-        row = await q.create(
-            db,
-            owner,
-            project["id"],
-            filename=upload.filename,
-            size_bytes=upload.size_bytes,
-            content_type=upload.content_type,
-            provider=stored.provider,
-            provider_file_id=stored.provider_file_id,
-        )
-    except Exception as error:
-        await _forget(plugins, principal, stored)
-        if await _project_gone(db, owner, project["id"]):
-            raise NotFound("project not found") from error  # deleted while uploading
-        raise
-    if row is None:  # the project was deleted while uploading
-        await _forget(plugins, principal, stored)
-        raise NotFound("project not found")
-    return row
-
-
-async def _project_gone(db: Database, owner: Owner, project_id: str) -> bool:
-    try:
-        return await projects.get(db, owner, project_id) is None
-    except Exception:  # the database itself failed: the original error says more
-        return False
-
-
-async def _forget(plugins: Plugins, principal: Principal, stored: StoredFile) -> None:
-    """Delete bytes that will have no row. If that fails too, say which, so they can go."""
-    try:
-        if await plugins.delete_stored_file(stored, principal):
-            return
-        log.error("no plugin deleted orphaned %s file %s", stored.provider, stored.provider_file_id)
-    except Exception:
-        log.exception(
-            "could not delete orphaned %s file %s", stored.provider, stored.provider_file_id
-        )
