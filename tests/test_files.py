@@ -20,7 +20,7 @@ from quart.testing.utils import make_test_body_with_headers
 from promptkit import StoredFile, Upload, hookimpl
 from promptkit.db.engine import sync_url
 from promptkit.db.tables import file_metadata
-from promptkit.routes.files import display_name
+from promptkit.stored_files import display_name
 
 FILE_KEYS = {
     "id",
