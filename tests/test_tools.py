@@ -476,6 +476,40 @@ async def test_client_gone_mid_tool_cancels_it_and_stores_the_steps_done(
     assert [m["role"] for m in sent] == ["user", "assistant", "tool", "user"]
 
 
+class SlowToStoreUserMessages:
+    """Holds the user message's `on_message_saved` (part of storing it) until released."""
+
+    def __init__(self) -> None:
+        self.holding = asyncio.Event()
+        self.release = asyncio.Event()
+
+    @hookimpl
+    async def on_message_saved(self, message, conversation, principal):
+        if message["role"] == "user":
+            self.holding.set()
+            await self.release.wait()
+
+
+async def test_no_tool_runs_before_the_user_message_is_stored(make_app, auth, fake, calls):
+    slow_store = SlowToStoreUserMessages()
+    app = make_app(ToolPlugin(calls), slow_store, environ=upstream_env(fake))
+    fake.queue(Script(tool_calls=[("add", '{"a": 2, "b": 3}')]), Script(reply="5"))
+    async with app.test_app():
+        client, alice = app.test_client(), auth("alice")
+        _, conversation = await project_with_tools(client, alice, ["add"])
+        body = {"conversation_id": conversation, "message": "add"}
+        sending = asyncio.create_task(send(client, alice, body))
+        await asyncio.wait_for(slow_store.holding.wait(), timeout=5)
+        # The model's first step overlaps with storing: it asks for the tool meanwhile.
+        await asyncio.sleep(0.5)
+        assert len(fake.received) == 1
+        assert calls.contexts == []  # but the tool waits for the stored message
+        slow_store.release.set()
+        _, events = await asyncio.wait_for(sending, timeout=10)
+    assert of_type(events, "tool-output-available")[0]["output"] == {"sum": 5}
+    assert len(calls.contexts) == 1
+
+
 async def test_the_offline_echo_provider_calls_a_tool_on_request(make_app, auth, calls):
     app = make_app(ToolPlugin(calls))  # no OpenAI settings: the echo provider answers
     async with app.test_app():
