@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from quart.testing.app import LifespanError
 from test_chat import history, send, text_of, upstream_env
 
-from promptkit import Tool, ToolContext, hookimpl
+from promptkit import Capabilities, ChatRequest, Model, StreamEnd, Tool, ToolContext, hookimpl
 
 
 class Pair(BaseModel):
@@ -474,6 +474,41 @@ async def test_client_gone_mid_tool_cancels_it_and_stores_the_steps_done(
     assert response.status_code == 200
     sent = fake.last.body["messages"]
     assert [m["role"] for m in sent] == ["user", "assistant", "tool", "user"]
+
+
+class ModelWithoutTools:
+    """A provider whose one model is registered without tool support."""
+
+    def __init__(self) -> None:
+        self.asked: list[ChatRequest] = []
+
+    @hookimpl
+    def register_models(self, register):
+        register(Model("plain-1", capabilities=Capabilities(tools=False)))
+
+    @hookimpl
+    def complete_stream(self, chat: ChatRequest):
+        self.asked.append(chat)
+
+        async def reply():
+            yield "plain"
+            yield StreamEnd()
+
+        return reply()
+
+
+async def test_a_model_without_tool_support_is_never_sent_tools(make_app, auth, calls):
+    provider = ModelWithoutTools()
+    app = make_app(ToolPlugin(calls), provider)
+    async with app.test_app():
+        client, alice = app.test_client(), auth("alice")
+        _, conversation = await project_with_tools(client, alice, ["add"])
+        body = {"conversation_id": conversation, "message": "hi", "model": "plain-1"}
+        response, events = await send(client, alice, body)
+    assert response.status_code == 200
+    assert [chat.tools for chat in provider.asked] == [()]
+    assert "start-step" not in types(events)  # no tool loop: the reply is plain text
+    assert text_of(events) == "plain"
 
 
 class SlowToStoreUserMessages:
