@@ -62,9 +62,10 @@ def run_example_suite(name: str) -> str:
     return done.stdout
 
 
-@pytest.mark.parametrize("example", ["promptkit-tools", "promptkit-mcp"])
+@pytest.mark.parametrize("example", ["promptkit-tools", "promptkit-mcp", "promptkit-anthropic"])
 def test_the_tool_examples_own_tests_pass_on_the_kit(example):
-    # promptkit-mcp's suite starts real MCP servers (stdio and streamable HTTP) with the SDK.
+    # promptkit-mcp's suite starts real MCP servers (stdio and streamable HTTP) with the SDK;
+    # promptkit-anthropic's runs a tool round trip through the real anthropic SDK.
     run_example_suite(example)
 
 
