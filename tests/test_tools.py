@@ -16,6 +16,7 @@ from quart.testing.app import LifespanError
 from test_chat import history, send, text_of, upstream_env
 
 from promptkit import Capabilities, ChatRequest, Model, StreamEnd, Tool, ToolContext, hookimpl
+from promptkit.settings import Settings
 
 
 class Pair(BaseModel):
@@ -153,6 +154,26 @@ async def test_promptkit_tools_restricts_what_projects_may_enable(make_app, auth
             f"/projects/{project['id']}", json={"tools": ["fail"]}, headers=alice
         )
         assert response.status_code == 422
+
+
+def test_the_tool_settings_are_read_from_the_environment():
+    settings = Settings.from_env(
+        {
+            "PROMPTKIT_TOOLS": "add, my_files",
+            "PROMPTKIT_MAX_TOOL_STEPS": "3",
+            "PROMPTKIT_TOOL_TIMEOUT": "2.5",
+            "PROMPTKIT_TOOL_MAX_OUTPUT_BYTES": "1000",
+        }
+    )
+    assert settings.tools == ("add", "my_files")
+    assert (settings.max_tool_steps, settings.tool_timeout) == (3, 2.5)
+    assert settings.tool_max_output_bytes == 1000
+    defaults = Settings.from_env({})
+    assert defaults.tools is None and defaults.max_tool_steps == 8
+    assert (defaults.tool_timeout, defaults.tool_max_output_bytes) == (30.0, 65536)
+    for name in ("PROMPTKIT_MAX_TOOL_STEPS", "PROMPTKIT_TOOL_TIMEOUT"):
+        with pytest.raises(ValueError, match=name):
+            Settings.from_env({name: "0"})
 
 
 async def test_an_allow_list_naming_no_registered_tool_stops_start_up(make_app, calls):
