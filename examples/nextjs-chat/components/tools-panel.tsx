@@ -17,11 +17,14 @@ export function ToolsPanel({ project }: { project: Project }) {
   if (tools.data === null && !tools.error) return null; // loading, or no GET /tools (404)
 
   async function toggle(name: string, on: boolean) {
+    const before = enabled;
     const next = on ? [...enabled, name] : enabled.filter((tool) => tool !== name);
-    await save.run(async () => {
-      const saved = await api.setProjectTools(project.id, next);
-      setEnabled(saved.tools ?? next);
+    setEnabled(next); // shown at once; put back if promptkit refuses it
+    const saved = await save.run(async () => {
+      const updated = await api.setProjectTools(project.id, next);
+      setEnabled(updated.tools ?? next);
     });
+    if (!saved) setEnabled(before);
   }
 
   return (
