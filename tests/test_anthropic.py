@@ -125,8 +125,8 @@ class FakeAnthropic:
     async def _blocks(self, send: Any, blocks: list[dict[str, Any]], stop_reason: str) -> None:
         for index, block in enumerate(blocks):
             kind = block["type"]
-            if kind == "tool_use":
-                start = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
+            if kind in ("tool_use", "server_tool_use"):
+                start = {"type": kind, "id": block["id"], "name": block["name"], "input": {}}
                 deltas = [
                     {"type": "input_json_delta", "partial_json": part}
                     for part in block["partial_json"]

@@ -87,6 +87,21 @@ async def test_tool_use_streams_as_tool_calls_and_thinking_as_reasoning(
     assert "thinking" not in fake_anthropic.requests[0]  # not asked for: the setting is off
 
 
+async def test_a_server_tools_block_is_not_a_call_to_run(
+    provider_app: Any, fake_anthropic: FakeAnthropic
+) -> None:
+    search = {
+        "type": "server_tool_use",
+        "id": "srvtoolu_1",
+        "name": "web_search",
+        "partial_json": ['{"query": "weather"}'],
+    }
+    fake_anthropic.scripts.append(([search, {"type": "text", "text": ["Sunny."]}], "end_turn"))
+    got = await items(await provider_app.models.open_stream(chat()))
+    assert got[:-1] == ["Sunny."]
+    assert got[-1].finish_reason == "stop"
+
+
 async def test_a_chat_without_tools_sends_none(
     provider_app: Any, fake_anthropic: FakeAnthropic
 ) -> None:

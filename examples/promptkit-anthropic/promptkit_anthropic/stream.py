@@ -110,7 +110,8 @@ class Provider:
                             yield delta.text
                         elif delta.type == "thinking_delta":
                             yield ReasoningDelta(delta.thinking)
-                        elif delta.type == "input_json_delta" and delta.partial_json:
+                        # A server tool's block streams its input too: not ours to run.
+                        elif delta.type == "input_json_delta" and event.index in calls:
                             yield ToolCallDelta(calls[event.index], delta.partial_json)
                 final = await stream.get_final_message()
         except anthropic.APIError as error:
