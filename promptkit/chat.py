@@ -215,6 +215,9 @@ async def _prepare(
     # upstream's time to first token hides the database's). The message is still stored before
     # any of the reply is sent: the reply streams only after `start_turn` returns; if storing
     # fails, the provider's request is cancelled.
+    # Tools act on the world: they run only once the user message is stored, so that a request
+    # that fails or is cut before then has done nothing (only the model's first step overlaps).
+    user_stored = asyncio.Event()
     if tools:
         stream = tool_loop.run_steps(
             app,
@@ -222,6 +225,7 @@ async def _prepare(
             stream,
             {t.name: t for t in tools},
             _tool_context(app, principal, conversation),
+            user_stored,
         )
     pump = Pump(stream)
     try:
@@ -242,6 +246,7 @@ async def _prepare(
         if reservation is not None:
             await reservation.settle(0, chat.model)
         raise
+    user_stored.set()
     return Turn(
         app=app,
         principal=principal,
@@ -394,6 +399,12 @@ class Pump:
 
     def cancel(self) -> None:
         self._task.cancel()
+
+    def take_waiting(self) -> list[Any]:
+        """The items handed over but not yet taken, without waiting: when the client has gone,
+        what the provider and the tools did up to now is still stored."""
+        batch, self._items = self._items, []
+        return batch
 
     def interrupt(self, reason: str) -> None:
         """Stop the provider (it closes its request) and hand over `Interrupted(reason)` after

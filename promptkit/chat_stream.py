@@ -160,9 +160,27 @@ async def reply_events(turn: Turn) -> AsyncGenerator[bytes, None]:
         watch.closed()
         if not finishing:  # the client went away (CancelledError, or GeneratorExit at a yield)
             pump.cancel()
+            # What the pump handed over that this generator had not taken yet was produced
+            # all the same (a tool's input, the step it began): it is stored too.
+            end = _keep_unsent(pump.take_waiting(), text, recorder) or end
             status = "complete" if end is not None else "partial"
             parts = recorder.parts(text)
             track(turn.app, _finish(turn, pump, lease_keeper, status, text, end, parts), STORING)
+
+
+def _keep_unsent(items: list[Any], text: list[str], recorder: Recorder) -> StreamEnd | None:
+    """Record items that never reached the client; the `StreamEnd` among them, if any."""
+    end = None
+    for item in items:
+        if isinstance(item, str):
+            if recorder.framed:
+                recorder.text(item)
+            text.append(item)
+        elif isinstance(item, StreamEnd):
+            end = item
+        else:  # reasoning, tool calls, steps; a sentinel or an error renders as nothing
+            recorder.render(item)
+    return end
 
 
 def _closing(

@@ -73,8 +73,10 @@ async def run_steps(
     first: AsyncIterator[Any],
     tools: dict[str, Tool],
     context: ToolContext,
+    may_run: asyncio.Event,
 ) -> AsyncIterator[Any]:
-    """The items of every step of one reply, ending with one `StreamEnd` (usage summed)."""
+    """The items of every step of one reply, ending with one `StreamEnd` (usage summed).
+    No tool runs before `may_run` is set (the user message is stored)."""
     settings = app.settings
     stream, messages = first, list(chat.messages)
     usage: dict[str, int] | None = None
@@ -108,6 +110,7 @@ async def run_steps(
         ]
         for checked in inputs:
             yield checked
+        await may_run.wait()
         outputs = await asyncio.gather(*(_run(checked, tools, context, app) for checked in inputs))
         for checked, output in zip(inputs, outputs, strict=True):
             if checked.error is None:  # a refused input was shown as `tool-input-error`

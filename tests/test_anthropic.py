@@ -10,6 +10,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+# The plugin imports the SDK at start-up; imported here first, as its thousands of modules can
+# take a loaded machine longer than the test app's 6 s start-up limit.
+import anthropic  # noqa: F401
 import promptkit_anthropic
 import pytest
 from aiohttp import web
@@ -33,6 +36,9 @@ class FakeAnthropic:
     error_type: str = "overloaded_error"
     error_after: int | None = None  # send an `error` event after this many deltas
     stop_reason: str = "end_turn"
+    # Scripted answers, one per request, instead of `words`: content blocks (`text`,
+    # `thinking`, or `tool_use` with its input as `partial_json` fragments) and a stop reason.
+    scripts: list[tuple[list[dict[str, Any]], str]] = field(default_factory=list)
     models: list[str] = field(default_factory=lambda: ["claude-test-1", "claude-test-2"])
     requests: list[dict[str, Any]] = field(default_factory=list)
     api_keys: list[str | None] = field(default_factory=list)
@@ -86,6 +92,10 @@ class FakeAnthropic:
             "usage": {"input_tokens": 11, "output_tokens": 1},
         }
         await send("message_start", {"type": "message_start", "message": message})
+        if self.scripts:
+            blocks, stop_reason = self.scripts.pop(0)
+            await self._blocks(send, blocks, stop_reason)
+            return
         block = {"type": "text", "text": ""}
         await send(
             "content_block_start",
@@ -109,6 +119,42 @@ class FakeAnthropic:
                 "type": "message_delta",
                 "delta": {"stop_reason": self.stop_reason, "stop_sequence": None},
                 "usage": {"output_tokens": len(self.words)},
+            },
+        )
+        await send("message_stop", {"type": "message_stop"})
+
+    async def _blocks(self, send: Any, blocks: list[dict[str, Any]], stop_reason: str) -> None:
+        for index, block in enumerate(blocks):
+            kind = block["type"]
+            if kind in ("tool_use", "server_tool_use"):
+                start = {"type": kind, "id": block["id"], "name": block["name"], "input": {}}
+                deltas = [
+                    {"type": "input_json_delta", "partial_json": part}
+                    for part in block["partial_json"]
+                ]
+            elif kind == "thinking":
+                start = {"type": "thinking", "thinking": "", "signature": ""}
+                deltas = [{"type": "thinking_delta", "thinking": t} for t in block["thinking"]]
+                deltas.append({"type": "signature_delta", "signature": "c2lnbmVk"})
+            else:
+                start = {"type": "text", "text": ""}
+                deltas = [{"type": "text_delta", "text": t} for t in block["text"]]
+            await send(
+                "content_block_start",
+                {"type": "content_block_start", "index": index, "content_block": start},
+            )
+            for delta in deltas:
+                await send(
+                    "content_block_delta",
+                    {"type": "content_block_delta", "index": index, "delta": delta},
+                )
+            await send("content_block_stop", {"type": "content_block_stop", "index": index})
+        await send(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+                "usage": {"output_tokens": 7},
             },
         )
         await send("message_stop", {"type": "message_stop"})

@@ -107,6 +107,62 @@ def _message_rows(connection):
     return connection.execute(sa.text(f"SELECT conversation_id, id, seq FROM messages {order}"))
 
 
+def test_0009_gives_existing_messages_their_text_part_and_downgrades(clean_database):
+    """Rows written before 0009 get `parts` of one text part (none for an empty content), so a
+    stored reply renders from its parts like a new one; projects get no tools."""
+    import json
+
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    config = alembic_config(clean_database)
+    before = ScriptDirectory.from_config(config).get_revision("0009").down_revision
+    assert isinstance(before, str)
+    command.downgrade(config, before)
+    engine = sa.create_engine(sync_url(clean_database))
+    try:
+        with engine.begin() as connection:
+            project_id = _project(connection)
+            stamp = now()
+            connection.execute(
+                sa.text(
+                    "INSERT INTO conversations (id, project_id, owner_id, title, created_at,"
+                    " updated_at) VALUES ('cnv_p', :project, 'alice', '', :at, :at)"
+                ),
+                {"project": project_id, "at": stamp},
+            )
+            for message_id, content in (("msg_said", 'He said "hi"\n'), ("msg_empty", "")):
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO messages (id, conversation_id, owner_id, role, content,"
+                        " status, created_at) VALUES (:id, 'cnv_p', 'alice', 'assistant',"
+                        " :content, 'partial', :at)"
+                    ),
+                    {"id": message_id, "content": content, "at": stamp},
+                )
+        upgrade(clean_database)
+        with engine.begin() as connection:
+            rows = connection.execute(sa.text("SELECT id, parts FROM messages ORDER BY id"))
+            parts = {
+                row.id: json.loads(row.parts) if isinstance(row.parts, str) else row.parts
+                for row in rows
+            }
+            assert parts == {
+                "msg_empty": [],
+                "msg_said": [{"type": "text", "text": 'He said "hi"\n'}],
+            }
+            tools = connection.execute(sa.text("SELECT tools FROM projects")).scalar_one()
+            assert (json.loads(tools) if isinstance(tools, str) else tools) == []
+        command.downgrade(config, before)
+        with engine.connect() as connection:
+            inspector = sa.inspect(connection)
+            assert "parts" not in {c["name"] for c in inspector.get_columns("messages")}
+            assert "tools" not in {c["name"] for c in inspector.get_columns("projects")}
+    finally:
+        engine.dispose()
+        upgrade(clean_database)
+
+
 def test_0005_numbers_existing_messages_in_their_order_and_downgrades(clean_database):
     """Rows written before 0005 get `seq` in (created_at, id) order; new ones follow them."""
     from alembic import command

@@ -15,7 +15,8 @@ from pydantic import BaseModel
 from quart.testing.app import LifespanError
 from test_chat import history, send, text_of, upstream_env
 
-from promptkit import Tool, ToolContext, hookimpl
+from promptkit import Capabilities, ChatRequest, Model, StreamEnd, Tool, ToolContext, hookimpl
+from promptkit.settings import Settings
 
 
 class Pair(BaseModel):
@@ -153,6 +154,26 @@ async def test_promptkit_tools_restricts_what_projects_may_enable(make_app, auth
             f"/projects/{project['id']}", json={"tools": ["fail"]}, headers=alice
         )
         assert response.status_code == 422
+
+
+def test_the_tool_settings_are_read_from_the_environment():
+    settings = Settings.from_env(
+        {
+            "PROMPTKIT_TOOLS": "add, my_files",
+            "PROMPTKIT_MAX_TOOL_STEPS": "3",
+            "PROMPTKIT_TOOL_TIMEOUT": "2.5",
+            "PROMPTKIT_TOOL_MAX_OUTPUT_BYTES": "1000",
+        }
+    )
+    assert settings.tools == ("add", "my_files")
+    assert (settings.max_tool_steps, settings.tool_timeout) == (3, 2.5)
+    assert settings.tool_max_output_bytes == 1000
+    defaults = Settings.from_env({})
+    assert defaults.tools is None and defaults.max_tool_steps == 8
+    assert (defaults.tool_timeout, defaults.tool_max_output_bytes) == (30.0, 65536)
+    for name in ("PROMPTKIT_MAX_TOOL_STEPS", "PROMPTKIT_TOOL_TIMEOUT"):
+        with pytest.raises(ValueError, match=name):
+            Settings.from_env({name: "0"})
 
 
 async def test_an_allow_list_naming_no_registered_tool_stops_start_up(make_app, calls):
@@ -474,6 +495,75 @@ async def test_client_gone_mid_tool_cancels_it_and_stores_the_steps_done(
     assert response.status_code == 200
     sent = fake.last.body["messages"]
     assert [m["role"] for m in sent] == ["user", "assistant", "tool", "user"]
+
+
+class ModelWithoutTools:
+    """A provider whose one model is registered without tool support."""
+
+    def __init__(self) -> None:
+        self.asked: list[ChatRequest] = []
+
+    @hookimpl
+    def register_models(self, register):
+        register(Model("plain-1", capabilities=Capabilities(tools=False)))
+
+    @hookimpl
+    def complete_stream(self, chat: ChatRequest):
+        self.asked.append(chat)
+
+        async def reply():
+            yield "plain"
+            yield StreamEnd()
+
+        return reply()
+
+
+async def test_a_model_without_tool_support_is_never_sent_tools(make_app, auth, calls):
+    provider = ModelWithoutTools()
+    app = make_app(ToolPlugin(calls), provider)
+    async with app.test_app():
+        client, alice = app.test_client(), auth("alice")
+        _, conversation = await project_with_tools(client, alice, ["add"])
+        body = {"conversation_id": conversation, "message": "hi", "model": "plain-1"}
+        response, events = await send(client, alice, body)
+    assert response.status_code == 200
+    assert [chat.tools for chat in provider.asked] == [()]
+    assert "start-step" not in types(events)  # no tool loop: the reply is plain text
+    assert text_of(events) == "plain"
+
+
+class SlowToStoreUserMessages:
+    """Holds the user message's `on_message_saved` (part of storing it) until released."""
+
+    def __init__(self) -> None:
+        self.holding = asyncio.Event()
+        self.release = asyncio.Event()
+
+    @hookimpl
+    async def on_message_saved(self, message, conversation, principal):
+        if message["role"] == "user":
+            self.holding.set()
+            await self.release.wait()
+
+
+async def test_no_tool_runs_before_the_user_message_is_stored(make_app, auth, fake, calls):
+    slow_store = SlowToStoreUserMessages()
+    app = make_app(ToolPlugin(calls), slow_store, environ=upstream_env(fake))
+    fake.queue(Script(tool_calls=[("add", '{"a": 2, "b": 3}')]), Script(reply="5"))
+    async with app.test_app():
+        client, alice = app.test_client(), auth("alice")
+        _, conversation = await project_with_tools(client, alice, ["add"])
+        body = {"conversation_id": conversation, "message": "add"}
+        sending = asyncio.create_task(send(client, alice, body))
+        await asyncio.wait_for(slow_store.holding.wait(), timeout=5)
+        # The model's first step overlaps with storing: it asks for the tool meanwhile.
+        await asyncio.sleep(0.5)
+        assert len(fake.received) == 1
+        assert calls.contexts == []  # but the tool waits for the stored message
+        slow_store.release.set()
+        _, events = await asyncio.wait_for(sending, timeout=10)
+    assert of_type(events, "tool-output-available")[0]["output"] == {"sum": 5}
+    assert len(calls.contexts) == 1
 
 
 async def test_the_offline_echo_provider_calls_a_tool_on_request(make_app, auth, calls):

@@ -1,7 +1,7 @@
 // Tool calls in a reply (tools issue), against a promptkit that has tools (run.sh runs this file
 // where `GET /tools` does not answer 404). The echo provider calls a tool when the message is
-// `/tool NAME {json}` and the project enabled NAME; the project's tools are set through the API,
-// as the app has no tools settings yet.
+// `/tool NAME {json}` and the project enabled NAME; the project's tools are chosen in the app's
+// project settings (its Tools section lists GET /tools, one checkbox each).
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
@@ -32,10 +32,29 @@ async function promptkit(method, path, body) {
   return response.json();
 }
 
-test("a tool call shows in the reply with its input and output, also after a reload", { timeout: 90_000 }, async () => {
+/** Polls `check` until it holds (10 s at most). */
+async function waitFor(check) {
+  const deadline = Date.now() + 10_000;
+  while (!(await check())) {
+    assert.ok(Date.now() < deadline, "timed out");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+test("a tool enabled in the project settings shows in the reply with its input and output, also after a reload", { timeout: 90_000 }, async () => {
   await newProject(page);
   const projectId = new URL(page.url()).pathname.split("/").pop();
-  await promptkit("PATCH", `/projects/${projectId}`, { tools: ["calculate"] });
+  const tools = page.getByRole("region", { name: "Tools" });
+  const calculate = tools.getByRole("checkbox", { name: /^calculate\b/ });
+  await calculate.waitFor();
+  assert.equal(await calculate.isChecked(), false);
+  await calculate.check();
+  // Saved at once (PATCH /projects/{id}), and still checked once the page is read again.
+  await waitFor(async () => (await promptkit("GET", `/projects/${projectId}`)).tools?.includes("calculate"));
+  await page.reload();
+  await calculate.waitFor();
+  assert.equal(await calculate.isChecked(), true);
+  assert.deepEqual(await axeViolations(page), []);
 
   await newChat(page);
   await page.getByLabel("Message").fill('/tool calculate {"expression": "6*7"}');

@@ -1,9 +1,10 @@
 "use client";
-// A project's page: the sidebar, and the project's settings (prompts and files).
+// A project's page: the sidebar, and the project's settings (prompts, files and tools).
 import { FilesPanel } from "./files-panel";
 import { PromptsPanel } from "./prompts-panel";
 import { usePromptkit } from "./session";
 import { Sidebar } from "./sidebar";
+import { ToolsPanel } from "./tools-panel";
 import { useLoad } from "./use-load";
 
 export function ProjectView({ projectId }: { projectId: string }) {
@@ -24,6 +25,7 @@ export function ProjectView({ projectId }: { projectId: string }) {
             <div className="columns">
               <PromptsPanel projectId={projectId} />
               <FilesPanel projectId={projectId} />
+              <ToolsPanel project={project.data} />
             </div>
           </>
         )}

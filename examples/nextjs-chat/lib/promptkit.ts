@@ -1,7 +1,17 @@
 // A typed client for the promptkit HTTP API. The browser calls promptkit directly; every
 // request carries `Authorization: Bearer <token>` from whichever sign-in is configured.
 
-export type Project = { id: string; name: string; created_at: string; updated_at: string };
+export type Project = {
+  id: string;
+  name: string;
+  created_at: string;
+  updated_at: string;
+  /** The tools its chats may call (tools issue); absent from a promptkit without tools. */
+  tools?: string[];
+};
+
+/** A tool that projects may enable (`GET /tools`). */
+export type ToolInfo = { name: string; description: string; input_schema: Record<string, unknown> };
 
 export type Prompt = {
   id: string;
@@ -172,6 +182,18 @@ export function createPromptkit(baseUrl: string, getToken: GetToken) {
     getProject: (projectId: string) => request<Project>("GET", `/projects/${id(projectId)}`),
     createProject: (name: string) => request<Project>("POST", "/projects", { name }),
     deleteProject: (projectId: string) => request<void>("DELETE", `/projects/${id(projectId)}`),
+    /** Chooses the tools the project's chats may call (names from `listTools`). */
+    setProjectTools: (projectId: string, tools: string[]) =>
+      request<Project>("PATCH", `/projects/${id(projectId)}`, { tools }),
+    /** The tools projects may enable; null where promptkit has no `GET /tools` (404). */
+    listTools: async () => {
+      try {
+        return (await request<{ data: ToolInfo[] }>("GET", "/tools")).data;
+      } catch (error) {
+        if (error instanceof PromptkitError && error.status === 404) return null;
+        throw error;
+      }
+    },
 
     listPrompts: (projectId: string) =>
       firstPage<Prompt>(`/projects/${id(projectId)}/prompts?limit=100`),

@@ -10,6 +10,13 @@ Settings, read from promptkit's environment:
 - `PROMPTKIT_ANTHROPIC_MODELS` (optional; comma-separated ids instead of the API's listing)
 - `PROMPTKIT_ANTHROPIC_MAX_TOKENS` (optional; the reply length limit, default 4096; promptkit's
   `PROMPTKIT_MAX_REPLY_TOKENS` caps it further)
+- `PROMPTKIT_ANTHROPIC_THINKING_TOKENS` (optional; at least 1024: ask the models that have
+  extended thinking to think with this budget, in turns without tools; the thinking streams as
+  reasoning)
+
+Tools: the tools of a chat go to the API as its `tools`; the model's `tool_use` blocks stream as
+tool calls (`input_json_delta` fragments joined into the input), and the calls and results of
+earlier steps go back as `tool_use` and `tool_result` blocks. Thinking streams as reasoning.
 """
 
 from __future__ import annotations
@@ -17,9 +24,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from promptkit import ChatRequest, Model, StreamEnd, hookimpl
+from promptkit import ChatRequest, Model, hookimpl
 
-from .stream import Provider, describe
+from .stream import Item, Provider, describe
 
 EXTENSION = "promptkit_anthropic"
 MODEL_PREFIX = "claude-"
@@ -55,7 +62,7 @@ async def register_models(register: Callable[[Model], None], app: Any) -> None:
 
 
 @hookimpl
-def complete_stream(chat: ChatRequest, app: Any) -> AsyncIterator[str | StreamEnd] | None:
+def complete_stream(chat: ChatRequest, app: Any) -> AsyncIterator[str | Item] | None:
     # Asked only for the models registered above. A plain function: it must be able to answer
     # None (not started, or shut down), which an `async def` generator cannot.
     provider: Provider | None = app.extensions.get(EXTENSION)
