@@ -2,6 +2,7 @@
 
     python bench/upload_memory.py              # 200 MB, target: peak RSS growth under 30 MB
     python bench/upload_memory.py --size-mb 50
+    python bench/upload_memory.py --store local  # the embedded default's local file store
 
 It starts the fake OpenAI Files API (`tests/fake_openai_files.py`) and a promptkit server
 (Hypercorn, SQLite, the built-in files plugin pointed at the fake), each in its own process,
@@ -12,12 +13,18 @@ then prints two measurements, read from `/proc/<pid>/status` (Linux):
 2. The server: its resident memory after a small warm-up upload, then its peak (`VmHWM`, reset
    through `/proc/<pid>/clear_refs` first) while a client streams the large file to
    `POST /projects/{id}/files` over loopback. The bytes at the fake are checked.
+
+With `--store local` the server has no OpenAI key, so the built-in files plugin keeps the
+bytes on disk (`PROMPTKIT_DATA_DIR/files`), and the peak is measured twice: while the file is
+uploaded and while it is downloaded again from `GET /files/{id}/content`, whose bytes must
+have the upload's sha256.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import os
 import socket
 import subprocess
@@ -111,7 +118,7 @@ class BenchAuth:
         return Principal(user_id=token[6:]) if token.startswith("bench:") else None
 
 
-def serve(port: int, database_url: str, base_url: str) -> None:
+def serve(port: int, database_url: str, base_url: str | None) -> None:
     import hypercorn.asyncio
     from hypercorn.config import Config
 
@@ -120,12 +127,9 @@ def serve(port: int, database_url: str, base_url: str) -> None:
     from promptkit.settings import Settings
 
     upgrade(database_url)
-    environ = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "OPENAI_API_KEY": FAKE_KEY,
-        "OPENAI_BASE_URL": base_url,
-    }
+    environ = {**os.environ, "DATABASE_URL": database_url}
+    if base_url:  # the OpenAI Files store; without it, the local one under PROMPTKIT_DATA_DIR
+        environ |= {"OPENAI_API_KEY": FAKE_KEY, "OPENAI_BASE_URL": base_url}
     app = create_app(Settings.from_env(environ), plugins=[BenchAuth()])
     config = Config()
     config.bind = [f"127.0.0.1:{port}"]
@@ -147,6 +151,74 @@ async def upload(port: int, path: Path) -> tuple[int, dict[str, Any], float]:
             form.add_field("file", content, filename=path.name)  # aiohttp streams it
             async with session.post(f"{base}/projects/{project_id}/files", data=form) as response:
                 return response.status, await response.json(), time.perf_counter() - started
+
+
+async def download(port: int, file_id: str) -> tuple[int, str, float]:
+    """GET the file's bytes back, hashing them as they arrive (nothing kept here)."""
+    import aiohttp
+
+    digest = hashlib.sha256()
+    started = time.perf_counter()
+    headers = {"Authorization": "Bearer bench:alice"}
+    url = f"http://127.0.0.1:{port}/files/{file_id}/content"
+    async with aiohttp.ClientSession(headers=headers) as session, session.get(url) as response:
+        async for chunk in response.content.iter_chunked(1 << 20):
+            digest.update(chunk)
+        return response.status, digest.hexdigest(), time.perf_counter() - started
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as content:
+        while chunk := content.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def run_local(size_mb: int) -> int:
+    """The local file store: peak growth while uploading, then while downloading."""
+    python = sys.executable
+    with tempfile.TemporaryDirectory(prefix="promptkit-bench-") as scratch:
+        big, small = Path(scratch) / "big.bin", Path(scratch) / "small.bin"
+        make_file(big, size_mb)
+        make_file(small, 1)
+        port = free_port()
+        environ = {
+            **os.environ,
+            "TMPDIR": scratch,
+            "PROMPTKIT_DISABLED_PLUGINS": "clerk",
+            "PROMPTKIT_DATA_DIR": str(Path(scratch) / "data"),
+        }
+        for name in ("OPENAI_API_KEY", "PROMPTKIT_FILES_API_KEY"):
+            environ.pop(name, None)
+        command = [python, __file__, "--serve", str(port)]
+        server = subprocess.Popen(command, env=environ, cwd=scratch)
+        try:
+            wait_for_port(port, server)
+            status, warm, _ = asyncio.run(upload(port, small))  # warm-up, both ways
+            assert status == 201, (status, warm)
+            asyncio.run(download(port, warm["id"]))
+            before = kib(server.pid, "VmRSS")
+            reset_peak(server.pid)
+            status, body, up_seconds = asyncio.run(upload(port, big))
+            up_growth = (kib(server.pid, "VmHWM") - before) / 1024
+            before_down = kib(server.pid, "VmRSS")
+            reset_peak(server.pid)
+            down_status, digest, down_seconds = asyncio.run(download(port, body["id"]))
+            down_growth = (kib(server.pid, "VmHWM") - before_down) / 1024
+            same = digest == sha256_of(big)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    print(f"promptkit server, local file store, one {size_mb} MB file over loopback:")
+    print(f"    baseline: {before / 1024:.1f} MB RSS after a warm-up upload and download")
+    print(f"      upload: status {status}, peak growth {up_growth:.1f} MB, {up_seconds:.2f} s")
+    print(
+        f"    download: status {down_status}, sha256 as uploaded: {same},"
+        f" peak growth {down_growth:.1f} MB, {down_seconds:.2f} s (target: under {TARGET_MB} MB)"
+    )
+    ok = status == 201 and down_status == 200 and same
+    return 0 if ok and max(up_growth, down_growth) < TARGET_MB else 1
 
 
 def run(size_mb: int) -> int:
@@ -199,6 +271,7 @@ def run(size_mb: int) -> int:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=int, default=200)
+    parser.add_argument("--store", choices=("openai", "local"), default="openai")
     parser.add_argument("--sdk-shape", help=argparse.SUPPRESS)
     parser.add_argument("--file", help=argparse.SUPPRESS)
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
@@ -206,7 +279,11 @@ if __name__ == "__main__":
     args = parser.parse_args()
     if args.sdk_shape:
         sdk_call(args.sdk_shape, args.file, args.base_url)
+    elif args.serve and args.base_url is None:
+        serve(args.serve, f"sqlite:///{Path.cwd() / 'bench.sqlite3'}", None)
     elif args.serve:
         serve(args.serve, f"sqlite:///{Path.cwd() / 'bench.sqlite3'}", args.base_url)
+    elif args.store == "local":
+        sys.exit(run_local(args.size_mb))
     else:
         sys.exit(run(args.size_mb))
