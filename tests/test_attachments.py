@@ -331,3 +331,61 @@ async def test_the_echo_provider_names_each_attachment(make_app, auth):
             client, alice, {"conversation_id": conversation_id, "trigger": "regenerate-message"}
         )
         assert "Attached: notes.txt (text/plain, 11 bytes)." in text_of(events)
+
+
+async def test_in_an_organization_a_member_attaches_its_files_but_uploads_none(
+    client, clerk_signing_key, fake
+):
+    """A member may use the organization project's files in their chats; a `data:` URL is an
+    upload, an admin's (403, nothing stored); another organization's file is a 404."""
+    from promptkit_clerk.local import mint_session_token
+
+    def member_of(org: str, user: str, role: str) -> dict[str, str]:
+        token = mint_session_token(clerk_signing_key, user, org_id=org, org_role=role)
+        return {"Authorization": f"Bearer {token}"}
+
+    admin, member = member_of("org_a", "ann", "org:admin"), member_of("org_a", "mo", "org:member")
+    outsider = member_of("org_b", "bo", "org:admin")
+    project = await (await client.post("/projects", json={"name": "P"}, headers=admin)).get_json()
+    notes = await uploaded(client, project["id"], admin, b"team notes", "notes.txt", "text/plain")
+    conversation = await (
+        await client.post(f"/projects/{project['id']}/conversations", json={}, headers=member)
+    ).get_json()
+    body = {"conversation_id": conversation["id"], "message": "Read", "file_ids": [notes]}
+    response, _ = await send(client, member, body)
+    assert response.status_code == 200
+    assert {"type": "text", "text": "File notes.txt (text/plain):\nteam notes"} in user_content(
+        fake
+    )
+
+    sent = len(fake.received)
+    inline = {
+        "id": conversation["id"],
+        "messages": [
+            {
+                "role": "user",
+                "parts": [
+                    {"type": "text", "text": "And this"},
+                    {
+                        "type": "file",
+                        "mediaType": "text/plain",
+                        "filename": "mine.txt",
+                        "url": data_url("text/plain", b"mine"),
+                    },
+                ],
+            }
+        ],
+    }
+    response = await client.post("/chat", json=inline, headers=member)
+    assert response.status_code == 403, await response.get_data()
+    assert (await response.get_json())["error"]["code"] == "forbidden"
+
+    theirs = await (await client.post("/projects", json={"name": "B"}, headers=outsider)).get_json()
+    other = await uploaded(client, theirs["id"], outsider, b"secret", "b.txt", "text/plain")
+    body = {"conversation_id": conversation["id"], "message": "Peek", "file_ids": [other]}
+    response, _ = await send(client, member, body)
+    assert response.status_code == 404
+    assert len(fake.received) == sent  # neither refusal reached the provider
+    files = await (await client.get(f"/projects/{project['id']}/files", headers=admin)).get_json()
+    assert [row["id"] for row in files["data"]] == [notes]  # the refused upload stored nothing
+    assert len(await history(client, member, conversation["id"])) == 2  # only the first turn
