@@ -1,8 +1,15 @@
-"""Messages of a conversation, oldest first."""
+"""Messages of a conversation: a tree, read as its current branch, oldest first.
+
+Every message names the one it follows (`parent_id`, null for a first message); an edit or a
+regeneration is a sibling of the message it replaces. The current branch is the path from a
+first message down to the conversation's current leaf (`conversations.current_leaf_id`): one
+recursive query up the `parent_id` links, the same on both databases.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 import sqlalchemy as sa
 
@@ -23,15 +30,59 @@ COLUMNS = (
     messages.c.prompt_version,
     messages.c.prompt_variables,
     messages.c.parts,
+    messages.c.parent_id,
     messages.c.created_at,
 )
+Columns = Callable[[Any], list[Any]]  # the columns of `messages` or of an alias of it
+
+
+def leaf_of(conversation_id: Any, owner_id: Any) -> sa.ScalarSelect[Any]:
+    """The owner's conversation's current leaf, as a scalar subquery."""
+    return (
+        sa.select(conversations.c.current_leaf_id)
+        .where(conversations.c.id == conversation_id, conversations.c.owner_id == owner_id)
+        .scalar_subquery()
+    )
+
+
+def up_from(
+    end: Any, conversation_id: Any, owner_id: Any, columns: Columns, limit: Any = None
+) -> sa.CTE:
+    """The branch that ends at the message `end`, as a recursive CTE of `columns(table)` (they
+    include `parent_id`) and `depth`: 0 for `end`, 1 for its parent, up to the first message;
+    at most `limit` rows when given. Empty when `end` is not a message of the owner's
+    conversation: the anchor is owner-checked, and a parent is always of the same one."""
+    anchor = sa.select(*columns(messages), sa.literal_column("0", sa.Integer).label("depth")).where(
+        messages.c.id == end,
+        messages.c.conversation_id == conversation_id,
+        messages.c.owner_id == owner_id,
+    )
+    branch = anchor.cte("branch", recursive=True)
+    parent = messages.alias("parent")
+    depth = branch.c.depth + sa.literal_column("1", sa.Integer)
+    step = sa.select(*columns(parent), depth).where(parent.c.id == branch.c.parent_id)
+    if limit is not None:
+        step = step.where(depth < limit)
+    return branch.union_all(step)
+
+
+def _turn_columns(table: Any) -> list[Any]:
+    return [
+        table.c.id,
+        table.c.role,
+        table.c.content,
+        # As JSON text, decoded only by a turn that has tools (`tool_loop.history`).
+        sa.type_coerce(table.c.parts, sa.Text).label("parts"),
+        table.c.parent_id,
+    ]
 
 
 # Prepared: they run for every reply.
 # INSERT: every column a placeholder named after it, written only while the owner's
 # conversation exists, in the one statement. FOR KEY SHARE (PostgreSQL) waits for a delete of
 # the conversation in flight and then sees it gone, where the foreign key would raise instead.
-# `seq` is left to the database (see the table).
+# `seq` is left to the database (see the table); a trigger makes the new message the
+# conversation's current leaf (migration 0010).
 WRITTEN = [column for column in messages.c if column.key != "seq"]
 INSERT = Prepared(
     sa.insert(messages)
@@ -46,43 +97,133 @@ INSERT = Prepared(
     )
     .returning(messages.c.id)
 )
+# The newest `limit` messages of a branch, newest first: the branch that ends at `end`, or at
+# the conversation's current leaf when `end` is null.
+_turn_branch = up_from(
+    sa.func.coalesce(
+        sa.bindparam("end", type_=messages.c.id.type),
+        leaf_of(sa.bindparam("conversation_id"), sa.bindparam("owner_id")),
+    ),
+    sa.bindparam("conversation_id"),
+    sa.bindparam("owner_id"),
+    _turn_columns,
+    sa.bindparam("limit", type_=sa.Integer),
+)
 RECENT = Prepared(
-    sa.select(
-        messages.c.id,
-        messages.c.role,
-        messages.c.content,
-        # As JSON text, decoded only by a turn that has tools (`tool_loop.history`).
-        sa.type_coerce(messages.c.parts, sa.Text).label("parts"),
-    )
-    .where(
-        messages.c.conversation_id == sa.bindparam("conversation_id"),
-        messages.c.owner_id == sa.bindparam("owner_id"),
-    )
-    .order_by(messages.c.seq.desc())
+    sa.select(*(column for column in _turn_branch.c if column.key != "depth"))
+    .order_by(_turn_branch.c.depth)
     .limit(sa.bindparam("limit", type_=sa.Integer))
 )
+
+
+def _placed(sibling: Any) -> list[Any]:
+    """Window columns: a message's 1-based place among its siblings (the messages with the
+    same parent; the first messages of a conversation are siblings too), and their count."""
+    parent = sibling.c.parent_id
+    return [
+        sa.func.row_number()
+        .over(partition_by=parent, order_by=sibling.c.seq)
+        .label("branch_index"),
+        sa.func.count().over(partition_by=parent).label("branch_count"),
+    ]
 
 
 async def list_page(
     db: Database, owner_id: str, conversation_id: str, *, limit: int, cursor: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
-    query = sa.select(*COLUMNS).where(
-        messages.c.conversation_id == conversation_id, messages.c.owner_id == owner_id
+    """A page of the current branch, oldest first, each message with its place among its
+    siblings."""
+    branch = up_from(
+        leaf_of(conversation_id, owner_id),
+        conversation_id,
+        owner_id,
+        lambda table: [*(table.c[column.name] for column in COLUMNS), table.c.seq],
     )
+    # Only the siblings of the branch's messages are counted: the children of its messages'
+    # parents, and the conversation's first messages.
+    sibling = messages.alias("sibling")
+    places = (
+        sa.select(sibling.c.id, *_placed(sibling))
+        .where(
+            sibling.c.conversation_id == conversation_id,
+            sa.or_(
+                sibling.c.parent_id.in_(sa.select(branch.c.parent_id)),
+                sibling.c.parent_id.is_(None),
+            ),
+        )
+        .subquery("places")
+    )
+    query = sa.select(
+        *(branch.c[column.name] for column in COLUMNS),
+        places.c.branch_index,
+        places.c.branch_count,
+    ).join_from(branch, places, places.c.id == branch.c.id)
     rows, next_cursor = await fetch_sequence_page(
-        db, query, messages.c.seq, limit=limit, cursor=cursor
+        db, query, cast("sa.Column[int]", branch.c.seq), limit=limit, cursor=cursor
+    )
+    return [shaped(row) for row in rows], next_cursor
+
+
+async def tree_page(
+    db: Database, owner_id: str, conversation_id: str, *, limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of every message of the conversation, every branch, oldest first."""
+    every = (
+        sa.select(*COLUMNS, messages.c.seq, *_placed(messages))
+        .where(messages.c.conversation_id == conversation_id, messages.c.owner_id == owner_id)
+        .subquery("every")
+    )
+    query = sa.select(*(column for column in every.c if column.key != "seq"))
+    rows, next_cursor = await fetch_sequence_page(
+        db, query, cast("sa.Column[int]", every.c.seq), limit=limit, cursor=cursor
     )
     return [shaped(row) for row in rows], next_cursor
 
 
 def shaped(row: dict[str, Any]) -> dict[str, Any]:
-    """The API's Message: the prompt columns become `prompt: {id, version, variables} | null`."""
+    """The API's Message: the prompt columns become `prompt: {id, version, variables} | null`,
+    the sibling columns (when read) `branch: {index, count}`."""
     prompt_id, version = row.pop("prompt_id"), row.pop("prompt_version")
     variables = row.pop("prompt_variables")
     row["prompt"] = None
     if prompt_id is not None:
         row["prompt"] = {"id": prompt_id, "version": version, "variables": variables or {}}
+    if "branch_index" in row:
+        row["branch"] = {"index": row.pop("branch_index"), "count": row.pop("branch_count")}
     return row
+
+
+async def with_place(db: Database, owner_id: str, message: dict[str, Any]) -> dict[str, Any]:
+    """`message` (as `shaped` gives it) with its `branch` place among its siblings."""
+    parent_id = message["parent_id"]
+    parent = messages.c.parent_id
+    siblings = (
+        sa.select(messages.c.id, *_placed(messages))
+        .where(
+            messages.c.conversation_id == message["conversation_id"],
+            messages.c.owner_id == owner_id,
+            parent.is_(None) if parent_id is None else parent == parent_id,
+        )
+        .subquery("siblings")
+    )
+    row = await db.fetch_one(
+        sa.select(siblings.c.branch_index, siblings.c.branch_count).where(
+            siblings.c.id == message["id"]
+        )
+    )
+    if row is not None:
+        message["branch"] = {"index": row["branch_index"], "count": row["branch_count"]}
+    return message
+
+
+async def locate(db: Database, owner_id: str, message_id: str) -> str | None:
+    """The conversation of one of the owner's messages; None when the owner has no such one."""
+    row = await db.fetch_one(
+        sa.select(messages.c.conversation_id).where(
+            messages.c.id == message_id, messages.c.owner_id == owner_id
+        )
+    )
+    return row["conversation_id"] if row is not None else None
 
 
 async def insert(
@@ -93,15 +234,17 @@ async def insert(
     role: str,
     content: str,
     status: str,
+    parent_id: str | None,
     model: str | None = None,
     usage: dict[str, int] | None = None,
     message_id: str | None = None,
     prompt: tuple[str, int, dict[str, str]] | None = None,
     parts: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Store one message; returns it as the API shapes it. `prompt` is the id, version and
-    filled variables of the system prompt that an assistant message was answered by. `parts`
-    defaults to one text part holding `content`.
+    """Store one message after `parent_id` (None: a first message); it becomes the
+    conversation's current leaf. Returns it as the API shapes it. `prompt` is the id, version
+    and filled variables of the system prompt that an assistant message was answered by.
+    `parts` defaults to one text part holding `content`.
     NotFound when the owner's conversation is gone (deleted meanwhile): nothing is written."""
     row = {
         "id": message_id or new_id("msg"),
@@ -115,6 +258,7 @@ async def insert(
         "prompt_version": prompt[1] if prompt else None,
         "prompt_variables": (prompt[2] or None) if prompt else None,
         "parts": [{"type": "text", "text": content}] if parts is None and content else parts or [],
+        "parent_id": parent_id,
         "created_at": now(),
     }
     if not await db.run(INSERT, owner_id=owner_id, **row):
@@ -123,19 +267,14 @@ async def insert(
 
 
 async def recent(
-    db: Database, owner_id: str, conversation_id: str, *, limit: int
+    db: Database, owner_id: str, conversation_id: str, *, limit: int, end: str | None = None
 ) -> list[dict[str, Any]]:
-    """The newest `limit` messages of a conversation, newest first: `id`, `role`, `content`,
-    and `parts` as JSON text.
+    """The newest `limit` messages of the current branch, newest first, or of the branch that
+    ends at the message `end`: `id`, `role`, `content`, `parts` as JSON text, `parent_id`.
+    Empty when `end` is not a message of the owner's conversation.
 
     Only what a chat turn reads: this runs before every reply, over up to `limit` rows.
     """
-    return await db.run(RECENT, owner_id=owner_id, conversation_id=conversation_id, limit=limit)
-
-
-async def delete_many(db: Database, owner_id: str, message_ids: list[str]) -> None:
-    # One statement each (a regenerated reply usually replaces one): `Database` runs no IN lists.
-    for message_id in message_ids:
-        await db.execute(
-            sa.delete(messages).where(messages.c.id == message_id, messages.c.owner_id == owner_id)
-        )
+    return await db.run(
+        RECENT, owner_id=owner_id, conversation_id=conversation_id, limit=limit, end=end
+    )

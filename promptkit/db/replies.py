@@ -96,7 +96,7 @@ async def settle_abandoned(
     checkpoint: dict[str, Any] | None,
 ) -> dict[str, Any] | None:
     """Store the reply of an expired lease as `partial` with `content` (nothing when empty;
-    model, prompt and the replies it replaces from `checkpoint`) and free the conversation,
+    model, prompt and the message it answers from `checkpoint`) and free the conversation,
     in one transaction; the stored message, or None.
 
     Freeing is a conditional UPDATE of the lease, so of two instances settling the same
@@ -118,11 +118,14 @@ async def settle_abandoned(
                 stream_holder=None,
                 stream_checkpoint=None,
             )
-            .returning(conversations.c.id)
+            .returning(conversations.c.current_leaf_id)
         )
         if row is None or not content:
             return None
         saved = checkpoint or {}
+        # The user message it answers; a checkpoint written before branches did not say, but
+        # that message is the leaf (the lease keeps the branch from being switched).
+        parent_id = saved.get("parent_id") or row["current_leaf_id"]
         prompt = saved.get("prompt")
         stored = await messages_db.insert(
             db,
@@ -134,8 +137,8 @@ async def settle_abandoned(
             model=saved.get("model"),
             message_id=reply_id,
             prompt=(prompt[0], prompt[1], prompt[2]) if prompt else None,
+            parent_id=parent_id,
         )
-        await messages_db.delete_many(db, owner_id, list(saved.get("replaces") or []))
     return stored
 
 

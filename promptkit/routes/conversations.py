@@ -10,8 +10,16 @@ from quart_schema import validate_querystring, validate_request, validate_respon
 from .. import context
 from ..db import conversations as q
 from ..db import messages, projects
-from ..errors import NotFound
-from ..schemas import Conversation, ConversationIn, ConversationPatch, ListQuery, Message, Page
+from ..errors import Conflict, NotFound, ValidationFailed
+from ..schemas import (
+    BranchIn,
+    Conversation,
+    ConversationIn,
+    ConversationPatch,
+    ListQuery,
+    Message,
+    Page,
+)
 from . import found, page
 
 blueprint = Blueprint("conversations", __name__)
@@ -68,10 +76,49 @@ async def delete_conversation(conversation_id: str) -> tuple[str, int]:
 @validate_querystring(ListQuery)
 @validate_response(Page[Message])
 async def list_messages(conversation_id: str, query_args: ListQuery) -> dict[str, Any]:
-    """The conversation's history, oldest first."""
+    """The conversation's current branch, oldest first; each message with its place among its
+    versions (`branch`)."""
     user_id = context.principal().user_id
     found(await q.get(context.db(), user_id, conversation_id), "conversation")
     rows, cursor = await messages.list_page(
         context.db(), user_id, conversation_id, limit=query_args.limit, cursor=query_args.cursor
     )
     return page(rows, cursor)
+
+
+@blueprint.get("/conversations/<id:conversation_id>/tree")
+@validate_querystring(ListQuery)
+@validate_response(Page[Message])
+async def list_tree(conversation_id: str, query_args: ListQuery) -> dict[str, Any]:
+    """Every message of the conversation, every branch, oldest first, with its `parent_id`."""
+    user_id = context.principal().user_id
+    found(await q.get(context.db(), user_id, conversation_id), "conversation")
+    rows, cursor = await messages.tree_page(
+        context.db(), user_id, conversation_id, limit=query_args.limit, cursor=query_args.cursor
+    )
+    return page(rows, cursor)
+
+
+@blueprint.post("/conversations/<id:conversation_id>/branch")
+@validate_request(BranchIn)
+@validate_response(Conversation)
+async def switch_branch(conversation_id: str, data: BranchIn) -> dict[str, Any]:
+    """Make the branch through a message current, down to its newest leaf; the next `/chat`
+    continues it."""
+    app, user_id = context.app(), context.principal().user_id
+    row = await q.switch_branch(app.db, user_id, conversation_id, data.message_id)
+    if row is None and await app.replies.settle_if_abandoned(user_id, conversation_id):
+        # The lease was held by an instance that died: its reply is stored now.
+        row = await q.switch_branch(app.db, user_id, conversation_id, data.message_id)
+    if row is not None:
+        return row
+    found(await q.get(app.db, user_id, conversation_id), "conversation")
+    where = await messages.locate(app.db, user_id, data.message_id)
+    if where is None:
+        raise NotFound("message not found")
+    if where != conversation_id:
+        raise ValidationFailed(
+            "the message belongs to another conversation",
+            details=[{"loc": ["body", "message_id"], "msg": "not a message of this conversation"}],
+        )
+    raise Conflict("a reply is still streaming in this conversation")
