@@ -9,13 +9,13 @@ recursive query up the `parent_id` links, the same on both databases.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 import sqlalchemy as sa
 
 from ..errors import NotFound
 from .engine import Database, Prepared, new_id, now
-from .pagination import fetch_sequence_page
+from .pagination import decode_sequence, encode_sequence, fetch_sequence_page
 from .tables import conversations, messages
 
 COLUMNS = (
@@ -116,15 +116,31 @@ RECENT = Prepared(
 )
 
 
-def _placed(sibling: Any) -> list[Any]:
-    """Window columns: a message's 1-based place among its siblings (the messages with the
-    same parent; the first messages of a conversation are siblings too), and their count."""
-    parent = sibling.c.parent_id
+def _placed(row: Any) -> list[Any]:
+    """Columns for each `row` (of `messages`, or of a query with its columns): its 1-based
+    place among its siblings (the messages with the same parent; the first messages of a
+    conversation are siblings too), and their count. Each is an index lookup on
+    (conversation_id, parent_id, seq), for the rows that a page returns."""
+    sibling = messages.alias("sibling")
+
+    def siblings(*where: Any) -> Any:
+        def counted(same_parent: Any) -> Any:
+            return (
+                sa.select(sa.func.count())
+                .where(sibling.c.conversation_id == row.c.conversation_id, same_parent, *where)
+                .scalar_subquery()
+            )
+
+        # Two queries, one per case, so that each can use the index (`IS NOT DISTINCT FROM`
+        # cannot on PostgreSQL).
+        return sa.case(
+            (row.c.parent_id.is_(None), counted(sibling.c.parent_id.is_(None))),
+            else_=counted(sibling.c.parent_id == row.c.parent_id),
+        )
+
     return [
-        sa.func.row_number()
-        .over(partition_by=parent, order_by=sibling.c.seq)
-        .label("branch_index"),
-        sa.func.count().over(partition_by=parent).label("branch_count"),
+        siblings(sibling.c.seq <= row.c.seq).label("branch_index"),
+        siblings().label("branch_count"),
     ]
 
 
@@ -139,43 +155,26 @@ async def list_page(
         owner_id,
         lambda table: [*(table.c[column.name] for column in COLUMNS), table.c.seq],
     )
-    # Only the siblings of the branch's messages are counted: the children of its messages'
-    # parents, and the conversation's first messages.
-    sibling = messages.alias("sibling")
-    places = (
-        sa.select(sibling.c.id, *_placed(sibling))
-        .where(
-            sibling.c.conversation_id == conversation_id,
-            sa.or_(
-                sibling.c.parent_id.in_(sa.select(branch.c.parent_id)),
-                sibling.c.parent_id.is_(None),
-            ),
-        )
-        .subquery("places")
-    )
-    query = sa.select(
-        *(branch.c[column.name] for column in COLUMNS),
-        places.c.branch_index,
-        places.c.branch_count,
-    ).join_from(branch, places, places.c.id == branch.c.id)
-    rows, next_cursor = await fetch_sequence_page(
-        db, query, cast("sa.Column[int]", branch.c.seq), limit=limit, cursor=cursor
-    )
-    return [shaped(row) for row in rows], next_cursor
+    query = sa.select(*(branch.c[column.name] for column in COLUMNS))
+    if cursor is not None:
+        query = query.where(branch.c.seq > decode_sequence(cursor))
+    # The page first, then the places of its messages only.
+    page = query.add_columns(branch.c.seq).order_by(branch.c.seq).limit(limit + 1).subquery()
+    rows = await db.fetch_all(sa.select(*page.c, *_placed(page)).order_by(page.c.seq))
+    positions = [row.pop("seq") for row in rows]
+    next_cursor = encode_sequence(positions[limit - 1]) if len(rows) > limit else None
+    return [shaped(row) for row in rows[:limit]], next_cursor
 
 
 async def tree_page(
     db: Database, owner_id: str, conversation_id: str, *, limit: int, cursor: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
     """A page of every message of the conversation, every branch, oldest first."""
-    every = (
-        sa.select(*COLUMNS, messages.c.seq, *_placed(messages))
-        .where(messages.c.conversation_id == conversation_id, messages.c.owner_id == owner_id)
-        .subquery("every")
+    query = sa.select(*COLUMNS, *_placed(messages)).where(
+        messages.c.conversation_id == conversation_id, messages.c.owner_id == owner_id
     )
-    query = sa.select(*(column for column in every.c if column.key != "seq"))
     rows, next_cursor = await fetch_sequence_page(
-        db, query, cast("sa.Column[int]", every.c.seq), limit=limit, cursor=cursor
+        db, query, messages.c.seq, limit=limit, cursor=cursor
     )
     return [shaped(row) for row in rows], next_cursor
 
@@ -193,24 +192,9 @@ def shaped(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-async def with_place(db: Database, owner_id: str, message: dict[str, Any]) -> dict[str, Any]:
+async def with_place(db: Database, message: dict[str, Any]) -> dict[str, Any]:
     """`message` (as `shaped` gives it) with its `branch` place among its siblings."""
-    parent_id = message["parent_id"]
-    parent = messages.c.parent_id
-    siblings = (
-        sa.select(messages.c.id, *_placed(messages))
-        .where(
-            messages.c.conversation_id == message["conversation_id"],
-            messages.c.owner_id == owner_id,
-            parent.is_(None) if parent_id is None else parent == parent_id,
-        )
-        .subquery("siblings")
-    )
-    row = await db.fetch_one(
-        sa.select(siblings.c.branch_index, siblings.c.branch_count).where(
-            siblings.c.id == message["id"]
-        )
-    )
+    row = await db.fetch_one(sa.select(*_placed(messages)).where(messages.c.id == message["id"]))
     if row is not None:
         message["branch"] = {"index": row["branch_index"], "count": row["branch_count"]}
     return message

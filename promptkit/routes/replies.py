@@ -40,4 +40,4 @@ async def stop(conversation_id: str) -> dict[str, Any] | Response:
     saved = await context.app().replies.stop(owner, conversation_id)
     if saved is None:
         return Response(status=204)
-    return await messages.with_place(context.db(), owner, saved)
+    return await messages.with_place(context.db(), saved)
