@@ -70,7 +70,7 @@ export function MessageItem({ message, onRegenerate, onEdit, onVersion }: {
       </div>
       <div className="actions">
         {branch && branch.count > 1 && (
-          <span className="versions small" data-testid="versions">
+          <span className="message-versions small" data-testid="versions">
             <button
               type="button"
               className="ghost small"
