@@ -163,10 +163,7 @@ async def _prepare(
     if ask.text is not None and ask.branch_at is not None:
         edited = newest_first.pop(0)
         if edited["role"] != "user":
-            raise ValidationFailed(
-                "edit_of must name a user message",
-                details=[{"loc": ["body", "edit_of"], "msg": "not a user message"}],
-            )
+            raise ValidationFailed("only a user message can be edited")
         parent_id = edited["parent_id"]
     if ask.text is None:
         # Regenerate: the last user message is asked again. The new reply is a sibling of the

@@ -47,7 +47,6 @@ class UIPart(BaseModel):
 
 class UIMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    id: str | None = None
     role: str
     parts: list[UIPart] = []
 
