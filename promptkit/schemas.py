@@ -162,7 +162,7 @@ class BranchPlace(BaseModel):
 class Message(BaseModel):
     id: str
     conversation_id: str
-    parent_id: str | None  # the message it follows; null for a first message
+    parent_id: str | None = None  # the message it follows; null for a first message
     role: Literal["user", "assistant"]
     content: str
     status: Literal["complete", "partial", "error"]
