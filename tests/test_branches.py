@@ -6,6 +6,8 @@ Through the real `openai` SDK against the fake upstream, whose log shows the exa
 from __future__ import annotations
 
 import asyncio
+import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -14,7 +16,9 @@ from fake_openai import Script
 from test_chat import history, new_conversation, send, text_of, upstream_env
 from test_chat_lease import read_to_end, start_streaming
 
-from promptkit.db.engine import sync_url
+from promptkit.db import conversations as conversations_db
+from promptkit.db import replies as replies_db
+from promptkit.db.engine import now, sync_url
 from promptkit.db.tables import conversations as conversations_table
 from promptkit.db.tables import messages as messages_table
 
@@ -401,3 +405,75 @@ async def test_deleting_a_conversation_deletes_every_branch(app, client, auth, f
     assert left == 0
     response = await client.get(f"/conversations/{conversation}/tree", headers=alice)
     assert response.status_code == 404
+
+
+async def open_stream(client, headers, body: dict[str, Any]):
+    """A /chat request read until its first delta: the reply is streaming."""
+    connection = client.request(
+        "/chat", method="POST", headers={**headers, "Content-Type": "application/json"}
+    )
+    await connection.__aenter__()
+    await connection.send(json.dumps(body).encode())
+    await connection.send_complete()
+    received = b""
+    while b"text-delta" not in received:
+        received += await asyncio.wait_for(connection.receive(), timeout=5)
+    return connection, received
+
+
+async def test_a_stopped_regeneration_lands_beside_the_old_reply(client, auth, fake):
+    alice = auth("alice")
+    conversation, before = await two_turns(client, fake, alice)
+    fake.default = Script(tokens=["cut", " short", " here"], delay=0.3)
+    regenerate = {"conversation_id": conversation, "trigger": "regenerate-message"}
+    streaming = await open_stream(client, alice, regenerate)
+
+    stopped = await client.post(f"/chat/{conversation}/stop", headers=alice)
+
+    assert stopped.status_code == 200
+    message = await stopped.get_json()
+    assert message["status"] == "partial" and message["parent_id"] == before[2]["id"]
+    assert message["branch"] == {"index": 2, "count": 2}
+    await read_to_end(streaming)
+    assert shown(await history(client, alice, conversation))[3] == (
+        "assistant",
+        message["content"],
+        2,
+        2,
+    )
+
+
+@pytest.mark.parametrize("checkpointed", [True, False])
+async def test_a_dead_instances_regeneration_is_stored_on_its_branch(
+    app, client, auth, fake, checkpointed
+):
+    """Settled from its checkpoint, which names the message it answers (or, written before
+    branches, does not: then the leaf says)."""
+    alice = auth("alice")
+    conversation, before = await two_turns(client, fake, alice)
+    row = await app.db.fetch_one(
+        sa.select(conversations_table.c.owner_id).where(conversations_table.c.id == conversation)
+    )
+    owner = row["owner_id"]
+    # What a regeneration's instance leaves when it dies: the lease, a checkpoint, expired.
+    assert await conversations_db.take_stream_lease(app.db, owner, conversation, "msg_dead", 60)
+    saved: dict[str, Any] = {"content": "half a new", "model": "gpt-dead", "prompt": None}
+    saved |= {"parent_id": before[2]["id"]} if checkpointed else {"replaces": [before[3]["id"]]}
+    assert await replies_db.checkpoint(app.db, conversation, "msg_dead", 60, saved)
+    await app.db.execute(
+        sa.update(conversations_table)
+        .where(conversations_table.c.id == conversation)
+        .values(stream_lease_expires_at=now() - timedelta(seconds=1))
+    )
+
+    stopped = await client.post(f"/chat/{conversation}/stop", headers=alice)
+
+    assert stopped.status_code == 200
+    assert (await stopped.get_json())["id"] == "msg_dead"
+    current = await history(client, alice, conversation)
+    assert shown(current)[2:] == [
+        ("user", "q2", 1, 1),
+        ("assistant", "half a new", 2, 2),
+    ]
+    assert current[3]["parent_id"] == before[2]["id"]
+    assert len(await tree(client, alice, conversation)) == 5  # the old reply is kept

@@ -123,9 +123,10 @@ async def settle_abandoned(
         if row is None or not content:
             return None
         saved = checkpoint or {}
-        # The user message it answers; a checkpoint written before branches did not say, but
-        # that message is the leaf (the lease keeps the branch from being switched).
-        parent_id = saved.get("parent_id") or row["current_leaf_id"]
+        # The user message it answers. A checkpoint written before branches did not say; the
+        # lease kept the branch from being switched, so that message is the leaf, or the
+        # leaf's parent when the leaf is the reply being answered again (a regeneration).
+        parent_id = saved.get("parent_id") or await _question_at(db, row["current_leaf_id"])
         prompt = saved.get("prompt")
         stored = await messages_db.insert(
             db,
@@ -140,6 +141,15 @@ async def settle_abandoned(
             parent_id=parent_id,
         )
     return stored
+
+
+async def _question_at(db: Database, leaf_id: str | None) -> str | None:
+    row = await db.fetch_one(
+        sa.select(messages.c.role, messages.c.parent_id).where(messages.c.id == leaf_id)
+    )
+    if row is None:
+        return None
+    return leaf_id if row["role"] == "user" else row["parent_id"]
 
 
 async def recently_abandoned(db: Database, *, limit: int = 50) -> list[dict[str, Any]]:
