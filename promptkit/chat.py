@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from . import attachments, prompt_variables, titles, tool_loop
 from .budget import Reservation, estimate_prompt
 from .db import conversations, files, messages, new_id
+from .db.owners import Owner
 from .errors import Conflict, NotFound, ValidationFailed
 from .hooktypes import (
     Attachment,
@@ -50,6 +51,10 @@ class Ask:
     model: str | None = None
     prompt_variables: dict[str, str] = field(default_factory=dict)
     files: tuple[attachments.AttachedFile, ...] = ()  # attached to the new message
+    # A stored message the turn branches at. With `text`, the user message that `text` edits
+    # (`edit_of`): the new one becomes its sibling. Without, the message answered again: a
+    # reply (the new one becomes its sibling) or a user message. None: the current branch.
+    branch_at: str | None = None
 
 
 @dataclass
@@ -63,7 +68,6 @@ class Turn:
     chat: ChatRequest
     pump: Pump  # the provider's stream, already started
     user_message: dict[str, Any]
-    replaces: list[str]  # assistant replies that the new one replaces (regenerate)
     assistant_id: str  # also the name of the conversation's lease (see `conversations`)
     prompt: tuple[str, int, dict[str, str]] | None  # the system prompt's id, version, variables
     # Settled once the reply is stored (the message) or given up (None): a stop waits for it.
@@ -91,7 +95,7 @@ async def start_turn(app: PromptkitApp, principal: Principal, ask: Ask) -> Turn:
     try:
         taken, newest_first = await asyncio.gather(
             asyncio.shield(taking),  # a client that leaves now must not leave the lease taken
-            messages.recent(db, owner, ask.conversation_id, limit=HISTORY_LIMIT),
+            messages.recent(db, owner, ask.conversation_id, limit=HISTORY_LIMIT, end=ask.branch_at),
             return_exceptions=True,  # both settle: no failure is left unretrieved
         )
     except asyncio.CancelledError:
@@ -103,7 +107,7 @@ async def start_turn(app: PromptkitApp, principal: Principal, ask: Ask) -> Turn:
         taken = await take(db, owner, ask.conversation_id, lease, seconds, holder)
         if taken is not None and not isinstance(newest_first, BaseException):
             newest_first = await messages.recent(
-                db, owner, ask.conversation_id, limit=HISTORY_LIMIT
+                db, owner, ask.conversation_id, limit=HISTORY_LIMIT, end=ask.branch_at
             )
     if isinstance(newest_first, BaseException):
         if isinstance(taken, conversations.TakenLease):  # give the lease back
@@ -115,9 +119,10 @@ async def start_turn(app: PromptkitApp, principal: Principal, ask: Ask) -> Turn:
         if await conversations.get(db, owner, ask.conversation_id) is None:
             raise NotFound("conversation not found")
         raise Conflict("a reply is still streaming in this conversation")
-    conversation, newest_id, active, project_tools = taken
+    conversation, leaf_id, active, project_tools = taken
     try:
-        if newest_id != (newest_first[0]["id"] if newest_first else None):
+        # A branch that ends at a stored message never changes; only the current one can.
+        if ask.branch_at is None and leaf_id != (newest_first[0]["id"] if newest_first else None):
             # A reply was stored between the read and the lease (its stream ended just then):
             # read again, now that the lease keeps the history still.
             newest_first = await messages.recent(db, owner, conversation["id"], limit=HISTORY_LIMIT)
@@ -154,12 +159,21 @@ async def _prepare(
     tools: list[Tool],
 ) -> Turn:
     db, owner = app.db, owner_of(principal, app.settings.org_admin_roles)
-    replaces: list[str] = []
     user_message: dict[str, Any] | None = None
+    if ask.branch_at is not None and not newest_first:  # not a message of this conversation
+        await _refuse_foreign(app, owner, ask.branch_at)
+    # A new user message follows the branch's last message; an edit, the edited one's parent.
+    parent_id = newest_first[0]["id"] if newest_first else None
+    if ask.text is not None and ask.branch_at is not None:
+        edited = newest_first.pop(0)
+        if edited["role"] != "user":
+            raise ValidationFailed("only a user message can be edited")
+        parent_id = edited["parent_id"]
     if ask.text is None:
-        # Regenerate: the last user message is asked again; the replies after it are replaced.
+        # Regenerate: the last user message is asked again. The new reply is a sibling of the
+        # replies after it, which stay as the other versions.
         while newest_first and newest_first[0]["role"] == "assistant":
-            replaces.append(newest_first.pop(0)["id"])
+            newest_first.pop(0)
         if not newest_first:
             raise ValidationFailed("there is no user message to answer again")
         user_message = newest_first.pop(0)
@@ -239,6 +253,7 @@ async def _prepare(
                 content=text,
                 status="complete",
                 parts=parts,
+                parent_id=parent_id,
             )
             await app.plugins.message_saved(user_message, conversation, principal)
     except BaseException:
@@ -255,13 +270,20 @@ async def _prepare(
         chat=chat,
         pump=pump,
         user_message=user_message,
-        replaces=replaces,
         assistant_id=lease,
         prompt=prompt,
         title=titles.begin(app, principal, conversation, chat),
         reservation=reservation,
         tools=tools,
     )
+
+
+async def _refuse_foreign(app: PromptkitApp, owner: Owner, message_id: str) -> None:
+    """A message named by a turn is not in its conversation: 404 when it is not the caller's
+    at all, 422 when it is one of the caller's other conversations."""
+    if await messages.locate(app.db, owner, message_id) is None:
+        raise NotFound("message not found")
+    raise ValidationFailed("the message belongs to another conversation")
 
 
 def _tool_context(

@@ -247,14 +247,9 @@ async def _finish(
                 message_id=turn.assistant_id,
                 prompt=turn.prompt,
                 parts=parts,
+                parent_id=turn.user_message["id"],  # a regenerated one beside the other versions
             )
-            if not turn.replaces:
-                saved = await store  # one statement is atomic: no BEGIN and COMMIT round trips
-            else:
-                async with db.transaction():  # the reply and the ones it replaces, together
-                    stored = await store
-                    await messages.delete_many(db, owner, turn.replaces)
-                saved = stored  # only once committed: a failed commit must release the lease
+            saved = await store  # one statement is atomic: no BEGIN and COMMIT round trips
     finally:
         try:
             if saved is None:  # a stored reply has ended the lease, which is named after it
@@ -324,7 +319,7 @@ class _LeaseKeeper:
             "content": "".join(text),
             "model": turn.chat.model,
             "prompt": list(turn.prompt) if turn.prompt else None,
-            "replaces": turn.replaces,
+            "parent_id": turn.user_message["id"],
         }
         return await replies_db.checkpoint(
             db, conversation_id, turn.assistant_id, turn.lease_seconds, saved

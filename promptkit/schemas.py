@@ -96,6 +96,17 @@ class ProjectOwner(BaseModel):
     id: str
 
 
+# What our ids look like (as `routes.IdConverter`): anything else names no message, and odd
+# bytes such as NUL never reach a query.
+MessageId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+
+
+class BranchIn(Body):
+    """The message whose branch becomes the current one."""
+
+    message_id: MessageId
+
+
 class Project(BaseModel):
     id: str
     name: str
@@ -148,9 +159,18 @@ class Usage(BaseModel):
     estimated: bool | None = Field(None, exclude_if=lambda value: value is None)
 
 
+class BranchPlace(BaseModel):
+    """A message's place among its siblings, the messages that follow the same one: its
+    versions, made by edits and regenerations."""
+
+    index: int  # 1-based, oldest first
+    count: int
+
+
 class Message(BaseModel):
     id: str
     conversation_id: str
+    parent_id: str | None = None  # the message it follows; null for a first message
     role: Literal["user", "assistant"]
     content: str
     status: Literal["complete", "partial", "error"]
@@ -160,6 +180,8 @@ class Message(BaseModel):
     # The AI SDK UIMessage parts, as the stream rendered them: `text`, `reasoning`,
     # `step-start`, and `tool-<name>` with `toolCallId`, `state`, `input`, `output`/`errorText`.
     parts: list[dict[str, Any]] = Field(default_factory=list)
+    # In the lists of messages (the current branch, the tree); left out elsewhere.
+    branch: BranchPlace | None = Field(None, exclude_if=lambda value: value is None)
     created_at: datetime
 
 

@@ -154,9 +154,9 @@ async def test_a_history_read_that_raced_the_previous_reply_is_read_again(
     reads: list[int] = []
     missing_newest = False
 
-    async def recent(db, owner_id, conversation_id, *, limit):
+    async def recent(db, owner_id, conversation_id, *, limit, end=None):
         nonlocal missing_newest
-        rows = await real_recent(db, owner_id, conversation_id, limit=limit)
+        rows = await real_recent(db, owner_id, conversation_id, limit=limit, end=end)
         reads.append(len(rows))
         if missing_newest:  # this read ran before the newest reply landed
             missing_newest = False

@@ -69,3 +69,37 @@ async def test_the_ai_sdk_reports_a_provider_failure(make_app, auth, fake):
             conversation = (await response.json())["id"]
         result = await run_node(f"{url}/chat", alice["Authorization"], conversation, "Hi")
     assert result["errors"] == ["Error: the model provider rejected the API key"]
+
+
+async def test_the_ai_sdk_edit_stores_a_new_version_answered_from_its_branch(make_app, auth, fake):
+    """useChat's `sendMessage({text, messageId})`, through the real `ai` transport."""
+    fake.queue(Script(reply="first"), Script(reply="second"), Script(reply="edited"))
+    app = make_app(environ=upstream_env(fake))
+    alice = auth("alice")
+    async with serving(app) as url, aiohttp.ClientSession(headers=alice) as http:
+        async with http.post(f"{url}/projects", json={"name": "P"}) as response:
+            project = await response.json()
+        async with http.post(f"{url}/projects/{project['id']}/conversations", json={}) as response:
+            conversation = (await response.json())["id"]
+        chat_url, token = f"{url}/chat", alice["Authorization"]
+        await run_node(chat_url, token, conversation, "q1")
+        await run_node(chat_url, token, conversation, "q2")
+        async with http.get(f"{url}/conversations/{conversation}/messages") as response:
+            before = (await response.json())["data"]
+
+        result = await run_node(chat_url, token, conversation, "Q2", before[2]["id"])
+
+        async with http.get(f"{url}/conversations/{conversation}/messages") as response:
+            after = (await response.json())["data"]
+
+    assert result["errors"] == []
+    assert fake.last.body["messages"] == [
+        {"role": "user", "content": "q1"},
+        {"role": "assistant", "content": "first"},
+        {"role": "user", "content": "Q2"},
+    ]
+    assert [(m["content"], m["branch"]) for m in after[2:]] == [
+        ("Q2", {"index": 2, "count": 2}),
+        ("edited", {"index": 1, "count": 1}),
+    ]
+    assert after[2]["parent_id"] == before[1]["id"]

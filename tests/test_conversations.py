@@ -17,11 +17,14 @@ async def _project(client, headers):
 def insert_messages(database_url, conversation_id, owner_id, contents):
     """Rows as the chat stores them (the chat route is tested on its own)."""
     engine = sa.create_engine(sync_url(database_url))
+    parent_id = None
     with engine.begin() as connection:
         for index, content in enumerate(contents):
+            message_id = new_id("msg")
             connection.execute(
                 sa.insert(messages).values(
-                    id=new_id("msg"),
+                    id=message_id,
+                    parent_id=parent_id,
                     conversation_id=conversation_id,
                     owner_id=owner_id,
                     role="user" if index % 2 == 0 else "assistant",
@@ -32,6 +35,7 @@ def insert_messages(database_url, conversation_id, owner_id, contents):
                     created_at=now(),
                 )
             )
+            parent_id = message_id
     engine.dispose()
 
 

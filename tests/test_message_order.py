@@ -62,7 +62,7 @@ async def test_messages_come_back_in_insert_order_not_clock_order(
     assert paged == contents
 
 
-async def test_regenerate_replaces_the_newest_reply_in_insert_order(
+async def test_regenerate_versions_the_newest_reply_in_insert_order(
     client, auth, fake, clock_running_backwards
 ):
     alice = auth("alice")
@@ -76,6 +76,11 @@ async def test_regenerate_replaces_the_newest_reply_in_insert_order(
     assert response.status_code == 200
     stored = await history(client, alice, conversation)
     assert [m["content"] for m in stored] == ["q1", "one", "q2", "two again"]
+    # The replaced reply stays, as the other version of the answer to q2.
+    tree = await client.get(f"/conversations/{conversation}/tree", headers=alice)
+    assert [m["content"] for m in (await tree.get_json())["data"]] == [
+        "q1", "one", "q2", "two", "two again"
+    ]  # fmt: skip
 
 
 # ["seq", -1], ["seq", 1e999], ["seq", true], ["seq", 2**63]; and a list cursor of created_at.

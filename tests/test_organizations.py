@@ -569,7 +569,7 @@ def test_0011_keeps_existing_projects_personal_and_downgrades(clean_database):
     from alembic import command
 
     config = alembic_config(clean_database)
-    command.downgrade(config, "0009")
+    command.downgrade(config, "0010")
     engine = sa.create_engine(sync_url(clean_database))
     stamp = now()
     insert = sa.text(
@@ -590,7 +590,7 @@ def test_0011_keeps_existing_projects_personal_and_downgrades(clean_database):
                 ),
                 {"at": stamp},
             )
-        command.downgrade(config, "0009")
+        command.downgrade(config, "0010")
         with engine.begin() as connection:
             rows = connection.execute(sa.text("SELECT id, owner_id FROM projects"))
             assert [tuple(row) for row in rows] == [("prj_before", "alice")]

@@ -227,7 +227,9 @@ async def test_the_next_chat_stores_a_dead_instances_reply_from_its_checkpoint(
     response, _ = await send(client, alice, {"conversation_id": conversation, "message": "x"})
     assert response.status_code == 409
     await conversations.release_stream_lease(app.db, conversation, "msg_dead")
-    await messages.insert(app.db, owner, conversation, role="user", content="1", status="complete")
+    await messages.insert(
+        app.db, owner, conversation, role="user", content="1", status="complete", parent_id=None
+    )
     await _checkpoint_then_die(app, conversation, owner, "half a repl")
 
     fake.default = Script(reply="fresh")

@@ -100,6 +100,11 @@ async def delete(db: Database, owner: Owner, conversation_id: str) -> bool:
 
 
 # Prepared: they run for every reply.
+# The lease is free: nobody holds it, or the reply it names is stored.
+_free = sa.or_(
+    conversations.c.stream_lease.is_(None),
+    sa.exists().where(messages.c.id == conversations.c.stream_lease),
+)
 _ours = sa.and_(
     conversations.c.id == sa.bindparam("conversation_id"),
     conversations.c.stream_lease == sa.bindparam("lease"),
@@ -131,10 +136,7 @@ TAKE_LEASE = Prepared(
         conversations.c.id == sa.bindparam("conversation_id"),
         conversations.c.owner_id == sa.bindparam("owner_id"),
         prepared_scope(conversations.c.project_id),
-        sa.or_(
-            conversations.c.stream_lease.is_(None),
-            sa.exists().where(messages.c.id == conversations.c.stream_lease),  # its reply is in
-        ),
+        _free,
     )
     # An expired lease whose reply is not stored is not taken here: its reply is stored
     # `partial` from its checkpoint first (`db.replies.settle_abandoned`).
@@ -147,13 +149,7 @@ TAKE_LEASE = Prepared(
     .returning(
         *COLUMNS,
         # What the history read beside the lease must end with (see `take_stream_lease`).
-        sa.select(messages.c.id)
-        # By the bound id, not correlated: SQLite's RETURNING names columns unqualified.
-        .where(messages.c.conversation_id == sa.bindparam("conversation_id"))
-        .order_by(messages.c.seq.desc())
-        .limit(1)
-        .scalar_subquery()
-        .label("newest_message_id"),
+        conversations.c.current_leaf_id,
         # The project's active prompt and its version, by the bound id too.
         *(
             _active_prompt(column).label(f"system_prompt_{column.key}")
@@ -190,7 +186,7 @@ class SystemPrompt(NamedTuple):
 
 class TakenLease(NamedTuple):
     conversation: dict[str, Any]
-    newest_message_id: str | None  # to check a history read done alongside the lease
+    current_leaf_id: str | None  # to check a history read done alongside the lease
     system_prompt: SystemPrompt | None  # the project's active prompt, if there is one
     tools: list[str] = []  # the names of the tools the project enabled
 
@@ -219,13 +215,13 @@ async def take_stream_lease(
     if not rows:
         return None
     conversation = rows[0]
-    newest = conversation.pop("newest_message_id")
+    leaf = conversation.pop("current_leaf_id")
     content, prompt_id, version = (
         conversation.pop(f"system_prompt_{key}") for key in ("content", "id", "version")
     )
     system = SystemPrompt(content, prompt_id, version) if prompt_id is not None else None
     tools = conversation.pop("project_tools")
-    return TakenLease(conversation, newest, system, tools or [])
+    return TakenLease(conversation, leaf, system, tools or [])
 
 
 async def renew_stream_lease(
@@ -241,3 +237,39 @@ async def renew_stream_lease(
 async def release_stream_lease(db: Database, conversation_id: str, lease: str) -> None:
     """Free the conversation, only if the lease is still ours."""
     await db.run(RELEASE_LEASE, conversation_id=conversation_id, lease=lease)
+
+
+async def switch_branch(
+    db: Database, owner: Owner, conversation_id: str, message_id: str
+) -> dict[str, Any] | None:
+    """Make current the branch through `message_id`, down to its newest leaf (the newest of
+    its descendants, or itself); the conversation, or None when nothing was changed: the
+    message is not one of the owner's conversation's, or a reply is streaming there (the
+    branch it is answered on must stay the shown one). One statement."""
+    below = (
+        sa.select(messages.c.id, messages.c.seq)
+        .where(
+            messages.c.id == message_id,
+            messages.c.conversation_id == conversation_id,
+            messages.c.owner_id == owner.user_id,
+        )
+        .cte("below", recursive=True)
+    )
+    child = messages.alias("child")
+    below = below.union_all(
+        sa.select(child.c.id, child.c.seq).where(child.c.parent_id == below.c.id)
+    )
+    newest_leaf = sa.select(below.c.id).order_by(below.c.seq.desc()).limit(1).scalar_subquery()
+    query = (
+        sa.update(conversations)
+        .where(
+            _mine(owner, conversation_id),
+            _free,
+            sa.exists().where(
+                messages.c.id == message_id, messages.c.conversation_id == conversation_id
+            ),
+        )
+        .values(current_leaf_id=newest_leaf)
+        .returning(*COLUMNS)
+    )
+    return await db.fetch_one(query)

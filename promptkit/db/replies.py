@@ -103,7 +103,7 @@ async def settle_abandoned(
     checkpoint: dict[str, Any] | None,
 ) -> dict[str, Any] | None:
     """Store the reply of an expired lease as `partial` with `content` (nothing when empty;
-    model, prompt and the replies it replaces from `checkpoint`) and free the conversation,
+    model, prompt and the message it answers from `checkpoint`) and free the conversation,
     in one transaction; the stored message, or None.
 
     Freeing is a conditional UPDATE of the lease, so of two instances settling the same
@@ -125,11 +125,15 @@ async def settle_abandoned(
                 stream_holder=None,
                 stream_checkpoint=None,
             )
-            .returning(conversations.c.id)
+            .returning(conversations.c.current_leaf_id)
         )
         if row is None or not content:
             return None
         saved = checkpoint or {}
+        # The user message it answers. A checkpoint written before branches did not say; the
+        # lease kept the branch from being switched, so that message is the leaf, or the
+        # leaf's parent when the leaf is the reply being answered again (a regeneration).
+        parent_id = saved.get("parent_id") or await _question_at(db, row["current_leaf_id"])
         prompt = saved.get("prompt")
         stored = await messages_db.insert(
             db,
@@ -141,9 +145,18 @@ async def settle_abandoned(
             model=saved.get("model"),
             message_id=reply_id,
             prompt=(prompt[0], prompt[1], prompt[2]) if prompt else None,
+            parent_id=parent_id,
         )
-        await messages_db.delete_many(db, owner, list(saved.get("replaces") or []))
     return stored
+
+
+async def _question_at(db: Database, leaf_id: str | None) -> str | None:
+    row = await db.fetch_one(
+        sa.select(messages.c.role, messages.c.parent_id).where(messages.c.id == leaf_id)
+    )
+    if row is None:
+        return None
+    return leaf_id if row["role"] == "user" else row["parent_id"]
 
 
 async def recently_abandoned(db: Database, *, limit: int = 50) -> list[dict[str, Any]]:

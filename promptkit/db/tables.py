@@ -96,10 +96,13 @@ conversations = sa.Table(
     sa.Column("stream_lease", sa.String(32), nullable=True),
     sa.Column("stream_lease_expires_at", sa.DateTime(timezone=True), nullable=True),
     # The instance that streams the reply, and what it had produced at its last checkpoint
-    # (`{"content", "model", "prompt", "replaces"}`): another instance stores it as `partial`
+    # (`{"content", "model", "prompt", "parent_id"}`): another instance stores it as `partial`
     # when the lease expires.
     sa.Column("stream_holder", sa.String(64), nullable=True),
     sa.Column("stream_checkpoint", sa.JSON, nullable=True),
+    # The last message of the current branch (see `messages.parent_id`). A trigger makes each
+    # inserted message the leaf (migration 0010); `POST /conversations/{id}/branch` moves it.
+    sa.Column("current_leaf_id", ID, nullable=True),
     _timestamp("created_at"),
     _timestamp("updated_at"),
     sa.Index("ix_conversations_project_created", "project_id", "created_at", "id"),
@@ -129,7 +132,13 @@ messages = sa.Table(
     # The order of a conversation: given by the database as each row is inserted (an identity
     # on PostgreSQL, a trigger on SQLite; see migration 0005), never by a process's clock.
     sa.Column("seq", sa.BigInteger, sa.Identity(), nullable=False),
+    # The message this one follows, null for a first one: a conversation is a tree, whose
+    # edits and regenerations are siblings. No foreign key: messages go only with their
+    # conversation, and the code stores a parent of the same conversation.
+    sa.Column("parent_id", ID, nullable=True),
     sa.Index("uq_messages_conversation_seq", "conversation_id", "seq", unique=True),
+    # The children of a message, in order, and the roots of a conversation (parent_id NULL).
+    sa.Index("ix_messages_conversation_id_parent", "conversation_id", "parent_id", "seq"),
     sa.Index("ix_messages_owner", "owner_id"),
 )
 

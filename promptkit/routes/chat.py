@@ -19,7 +19,7 @@ from ..chat import Ask, start_turn
 from ..errors import ValidationFailed
 from ..prompt_variables import NAME
 from ..ratelimit import chat_limited
-from ..schemas import SSE_EVENT, Body, Content, Name, document_raw_responses
+from ..schemas import SSE_EVENT, Body, Content, MessageId, Name, document_raw_responses
 from ..stored_files import MEDIA_TYPE, display_name
 
 blueprint = Blueprint("chat", __name__)
@@ -40,10 +40,12 @@ DATA_URL = re.compile(
 
 
 class ChatIn(Body):
-    """`{"conversation_id", "message"}`; with `"trigger": "regenerate-message"` no message."""
+    """`{"conversation_id", "message"}`; with `"trigger": "regenerate-message"` no message.
+    `edit_of` names a stored user message that `message` is a new version of."""
 
     conversation_id: ConversationId
     message: Content | None = None
+    edit_of: MessageId | None = None
     trigger: Trigger = "submit-message"
     model: Name | None = None
     prompt_variables: PromptVariables = {}
@@ -68,11 +70,14 @@ class UIMessage(BaseModel):
 
 
 class UseChatIn(Body):
-    """The body the AI SDK's `useChat` sends: only the last message is read."""
+    """The body the AI SDK's `useChat` sends: only the last message is read. `messageId` (an
+    edit, `sendMessage({text, messageId})`, or `regenerate({messageId})`) names a stored
+    message."""
 
     id: ConversationId
     messages: list[UIMessage] = []
     trigger: Trigger = "submit-message"
+    messageId: MessageId | None = None
     model: Name | None = None
     prompt_variables: PromptVariables = {}
 
@@ -121,8 +126,10 @@ def _ask(data: ChatIn | UseChatIn) -> Ask:
     if isinstance(data, ChatIn):
         conversation_id, text, where = data.conversation_id, data.message, ["body", "message"]
         attached = [FileRef(file_id) for file_id in data.file_ids]
+        branch_at = data.edit_of
     else:
         conversation_id, where = data.id, ["body", "messages", -1, "parts"]
+        branch_at = data.messageId
         last = data.messages[-1] if data.messages else None
         text, attached = None, []
         if last is not None and last.role == "user":
@@ -133,7 +140,7 @@ def _ask(data: ChatIn | UseChatIn) -> Ask:
                 if part.type == "file"
             ]
     if data.trigger == "regenerate-message":
-        return Ask(conversation_id, None, data.model, data.prompt_variables)
+        return Ask(conversation_id, None, data.model, data.prompt_variables, branch_at=branch_at)
     if text is None or not text.strip():
         raise ValidationFailed(
             "the message must not be empty",
@@ -144,7 +151,14 @@ def _ask(data: ChatIn | UseChatIn) -> Ask:
     except PydanticValidationError as error:
         details = [{"loc": where, "msg": item["msg"]} for item in error.errors()]
         raise ValidationFailed("the message is invalid", details=details) from None
-    return Ask(conversation_id, text, data.model, data.prompt_variables, tuple(attached))
+    return Ask(
+        conversation_id,
+        text,
+        data.model,
+        data.prompt_variables,
+        files=tuple(attached),
+        branch_at=branch_at,
+    )
 
 
 def _attached(part: UIPart, index: int) -> AttachedFile:

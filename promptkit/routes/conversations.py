@@ -11,10 +11,18 @@ from .. import context
 from ..db import Database, deletes, messages, projects
 from ..db import conversations as q
 from ..db.owners import Owner
-from ..errors import NotFound
+from ..errors import Conflict, NotFound, ValidationFailed
 from ..hooktypes import Principal
 from ..plugins import Plugins
-from ..schemas import Conversation, ConversationIn, ConversationPatch, ListQuery, Message, Page
+from ..schemas import (
+    BranchIn,
+    Conversation,
+    ConversationIn,
+    ConversationPatch,
+    ListQuery,
+    Message,
+    Page,
+)
 from ..tasks import run_to_completion
 from . import PageOf, found, page
 
@@ -90,10 +98,49 @@ async def _delete_and_tell(
 @validate_querystring(ListQuery)
 @validate_response(Page[Message])
 async def list_messages(conversation_id: str, query_args: ListQuery) -> PageOf[messages.MessageRow]:
-    """The conversation's history, oldest first."""
+    """The conversation's current branch, oldest first; each message with its place among its
+    versions (`branch`)."""
     owner = context.owner()
     found(await q.get(context.db(), owner, conversation_id), "conversation")
     rows, cursor = await messages.list_page(
         context.db(), owner, conversation_id, limit=query_args.limit, cursor=query_args.cursor
     )
     return page(rows, cursor)
+
+
+@blueprint.get("/conversations/<id:conversation_id>/tree")
+@validate_querystring(ListQuery)
+@validate_response(Page[Message])
+async def list_tree(conversation_id: str, query_args: ListQuery) -> PageOf[messages.MessageRow]:
+    """Every message of the conversation, every branch, oldest first, with its `parent_id`."""
+    owner = context.owner()
+    found(await q.get(context.db(), owner, conversation_id), "conversation")
+    rows, cursor = await messages.tree_page(
+        context.db(), owner, conversation_id, limit=query_args.limit, cursor=query_args.cursor
+    )
+    return page(rows, cursor)
+
+
+@blueprint.post("/conversations/<id:conversation_id>/branch")
+@validate_request(BranchIn)
+@validate_response(Conversation)
+async def switch_branch(conversation_id: str, data: BranchIn) -> dict[str, Any]:
+    """Make the branch through a message current, down to its newest leaf; the next `/chat`
+    continues it."""
+    app, owner = context.app(), context.owner()
+    row = await q.switch_branch(app.db, owner, conversation_id, data.message_id)
+    if row is None and await app.replies.settle_if_abandoned(owner, conversation_id):
+        # The lease was held by an instance that died: its reply is stored now.
+        row = await q.switch_branch(app.db, owner, conversation_id, data.message_id)
+    if row is not None:
+        return row
+    found(await q.get(app.db, owner, conversation_id), "conversation")
+    where = await messages.locate(app.db, owner, data.message_id)
+    if where is None:
+        raise NotFound("message not found")
+    if where != conversation_id:
+        raise ValidationFailed(
+            "the message belongs to another conversation",
+            details=[{"loc": ["body", "message_id"], "msg": "not a message of this conversation"}],
+        )
+    raise Conflict("a reply is still streaming in this conversation")

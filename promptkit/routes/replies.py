@@ -9,6 +9,7 @@ from quart_schema import validate_response
 
 from .. import context
 from ..chat_stream import HEADERS
+from ..db import messages
 from ..schemas import SSE_EVENT, Message, document_raw_responses
 
 blueprint = Blueprint("replies", __name__)
@@ -37,4 +38,6 @@ async def stop(conversation_id: str) -> dict[str, Any] | Response:
     """Stop the reply in flight wherever it runs; it is stored `partial` and returned."""
     owner = context.owner()
     saved = await context.app().replies.stop(owner, conversation_id)
-    return saved if saved is not None else Response(status=204)
+    if saved is None:
+        return Response(status=204)
+    return await messages.with_place(context.db(), saved)

@@ -141,8 +141,10 @@ test("copy puts the reply on the clipboard; regenerate answers again", { timeout
   await reply.getByRole("button", { name: "Regenerate" }).click();
   await page.locator('section[aria-label="Chat"][data-status="ready"]').waitFor();
   await page.locator('[data-role="assistant"]').last().getByText("Your last message was").waitFor();
-  // The reply is replaced, not added: still one user message and one reply, also after a reload.
+  // A new version, not a new message: still one user message and one reply, now version 2/2
+  // (the old one stays reachable: branches.test.mjs), also after a reload.
   assert.equal(await page.getByTestId("message").count(), before);
+  await page.locator('[data-role="assistant"]').last().getByTestId("version").filter({ hasText: "2/2" }).waitFor();
   await page.reload();
   await page.getByTestId("message").nth(1).waitFor();
   assert.equal(await page.getByTestId("message").count(), before);

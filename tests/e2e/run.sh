@@ -2,8 +2,8 @@
 # End to end in a real browser: build the Next.js example, start promptkit (fresh SQLite, the
 # offline echo provider, local tokens, resumable replies) and the app on free loopback ports, then
 # drive the app in Debian's headless Chromium: chat, layout, prompts, attachments,
-# stop-and-resume, outage and organizations tests, search.test.mjs where promptkit answers
-# GET /search and tools.test.mjs where it answers
+# stop-and-resume, outage, organizations and branches tests, search.test.mjs where promptkit
+# answers GET /search and tools.test.mjs where it answers
 # GET /tools (or only the files named: `run.sh outage.test.mjs`). Screenshots land in
 # tests/e2e/artifacts/.
 # Needs: `make install` done, Node.js 20.9+, and `chromium` (apt-get install chromium).
@@ -86,7 +86,7 @@ wait_for "$PROMPTKIT_URL/health"
 wait_for "$APP_URL/api/local-token"
 
 FILES=(chat.test.mjs layout.test.mjs prompts.test.mjs attach.test.mjs stop.test.mjs outage.test.mjs
-  organizations.test.mjs)
+  organizations.test.mjs branches.test.mjs)
 # Search arrives with its own backend route: its test runs once promptkit has GET /search.
 search_status="$(curl -s -o /dev/null -w '%{http_code}' "$PROMPTKIT_URL/search?q=x")"
 if [ "$search_status" != 404 ]; then FILES+=(search.test.mjs); else echo "GET /search answers 404: search.test.mjs skipped"; fi

@@ -7,7 +7,13 @@ import { DefaultChatTransport, type FileUIPart, type UIMessage } from "ai";
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { StickToBottom, useStickToBottomContext } from "use-stick-to-bottom";
 
-import { authHeaders, unreachable, type Message, type MessagePrompt } from "@/lib/promptkit";
+import {
+  authHeaders,
+  unreachable,
+  type BranchPlace,
+  type Message,
+  type MessagePrompt,
+} from "@/lib/promptkit";
 
 import { Composer, type Attached } from "./composer";
 import { UsageMeter } from "./usage-meter";
@@ -20,6 +26,10 @@ type Metadata = {
   status?: string;
   usage?: { prompt_tokens: number; completion_tokens: number } | null;
   prompt?: MessagePrompt | null;
+  /** Read back from promptkit: the id is the stored one, which an edit or a switch names. */
+  stored?: boolean;
+  /** Its place among its versions (edits, regenerations). */
+  branch?: BranchPlace;
 };
 /** Data parts promptkit streams: the title it gave an untitled conversation (transient). */
 type DataParts = { "conversation-title": { title: string } };
@@ -35,7 +45,13 @@ export function toChatMessage(message: Message): ChatMessage {
     id: message.id,
     role: message.role,
     parts,
-    metadata: { model: message.model ?? undefined, status: message.status, prompt: message.prompt },
+    metadata: {
+      model: message.model ?? undefined,
+      status: message.status,
+      prompt: message.prompt,
+      stored: true,
+      branch: message.branch,
+    },
   };
 }
 
@@ -97,6 +113,9 @@ export function Chat({ conversationId, projectId, initialMessages, onReply, onTi
   // "unsent": promptkit never stored the message (unreachable, or refused with an HTTP error),
   // so Retry sends it again; "reply": it was stored and the reply failed, so Retry regenerates.
   const [failed, setFailed] = useState<"unsent" | "reply" | null>(null);
+  // A reply ended: the messages are read back once the chat is ready, for their stored ids and
+  // their versions ("‹ 2/3 ›").
+  const [stale, setStale] = useState(false);
   const { messages, setMessages, sendMessage, regenerate, status, error, clearError, stop } =
     useChat<ChatMessage>({
       id: conversationId,
@@ -120,6 +139,7 @@ export function Chat({ conversationId, projectId, initialMessages, onReply, onTi
         setReplies((count) => count + 1); // a failed reply may have used tokens too
         if (isError) return;
         inFlight.current = null;
+        setStale(true);
         onReply?.();
       },
       onData: (part) => {
@@ -142,6 +162,11 @@ export function Chat({ conversationId, projectId, initialMessages, onReply, onTi
   useEffect(() => {
     resync.current = () => void reread();
   }, [reread]);
+  useEffect(() => {
+    if (!stale || status !== "ready") return;
+    setStale(false);
+    void reread();
+  }, [stale, status, reread]);
   const options = () => (model.trim() ? { body: { model: model.trim() } } : undefined);
 
   function send(text: string) {
@@ -210,6 +235,26 @@ export function Chat({ conversationId, projectId, initialMessages, onReply, onTi
     await reread();
   }
 
+  // An edit is a new version of a stored user message: useChat drops what followed it on the
+  // screen, and promptkit keeps it as the other branch.
+  function edit(messageId: string, text: string) {
+    if (!text.trim() || busy) return;
+    setFailed(null);
+    void sendMessage({ text, messageId }, options());
+  }
+
+  // "‹ 2/3 ›": the sibling before or after this message becomes the shown branch.
+  async function showVersion(messageId: string, step: -1 | 1) {
+    const tree = await api.listTree(conversationId).catch(() => null);
+    const self = tree?.find((message) => message.id === messageId);
+    if (!tree || !self) return;
+    const siblings = tree.filter((message) => message.parent_id === self.parent_id);
+    const target = siblings[siblings.indexOf(self) + step];
+    if (!target) return;
+    await api.switchBranch(conversationId, target.id).catch(() => undefined);
+    await reread();
+  }
+
   function retry() {
     clearError();
     if (failed === "reply") {
@@ -237,6 +282,16 @@ export function Chat({ conversationId, projectId, initialMessages, onReply, onTi
                 message={message}
                 onRegenerate={
                   index === lastAssistant && !busy ? () => void regenerate(options()) : undefined
+                }
+                onEdit={
+                  message.role === "user" && message.metadata?.stored && !busy
+                    ? (text) => edit(message.id, text)
+                    : undefined
+                }
+                onVersion={
+                  message.metadata?.stored && !busy
+                    ? (step) => void showVersion(message.id, step)
+                    : undefined
                 }
               />
             ))}

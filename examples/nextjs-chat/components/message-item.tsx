@@ -10,18 +10,65 @@ import { usePromptkit } from "./session";
 type Part = ChatMessage["parts"][number];
 type ToolPart = Extract<Part, { toolCallId: string }>;
 
-export function MessageItem({ message, onRegenerate }: {
+export function MessageItem({ message, onRegenerate, onEdit, onVersion }: {
   message: ChatMessage;
   onRegenerate?: () => void;
+  /** Sends a new version of this user message. */
+  onEdit?: (text: string) => void;
+  /** Shows the version before (-1) or after (1) this one. */
+  onVersion?: (step: -1 | 1) => void;
 }) {
   const text = message.parts.map((part) => (part.type === "text" ? part.text : "")).join("");
   const status = message.metadata?.status;
   const files = message.parts.filter(isFileUIPart);
+  const branch = message.metadata?.branch;
+  const [editing, setEditing] = useState<string | null>(null);
+  function save() {
+    if (editing === null || !editing.trim()) return;
+    onEdit?.(editing);
+    setEditing(null);
+  }
   return (
     <li data-testid="message" data-role={message.role} data-status={status} className={message.role}>
       <span className="who">{message.role === "user" ? "You" : "Assistant"}</span>
       <div className="text">
-        {message.role === "user" ? <p className="plain">{text}</p> : <AssistantParts parts={message.parts} />}
+        {editing !== null ? (
+          <form
+            className="edit-message"
+            aria-label="Edit message"
+            onSubmit={(event) => {
+              event.preventDefault();
+              save();
+            }}
+          >
+            <textarea
+              aria-label="Edited message"
+              value={editing}
+              autoFocus
+              rows={Math.min(8, editing.split("\n").length + 1)}
+              onChange={(event) => setEditing(event.target.value)}
+              onKeyDown={(event) => {
+                if (event.key === "Escape") setEditing(null);
+                if (event.key === "Enter" && !event.shiftKey && !event.nativeEvent.isComposing) {
+                  event.preventDefault();
+                  save();
+                }
+              }}
+            />
+            <div className="edit-actions">
+              <button type="submit" disabled={!editing.trim()}>
+                Save
+              </button>
+              <button type="button" className="ghost" onClick={() => setEditing(null)}>
+                Cancel
+              </button>
+            </div>
+          </form>
+        ) : message.role === "user" ? (
+          <p className="plain">{text}</p>
+        ) : (
+          <AssistantParts parts={message.parts} />
+        )}
         {files.length > 0 && (
           <ul className="chips" aria-label="Files">
             {files.map((file, index) => (
@@ -31,6 +78,36 @@ export function MessageItem({ message, onRegenerate }: {
         )}
       </div>
       <div className="actions">
+        {branch && branch.count > 1 && (
+          <span className="message-versions small" data-testid="versions">
+            <button
+              type="button"
+              className="ghost small"
+              aria-label="Previous version"
+              disabled={!onVersion || branch.index <= 1}
+              onClick={() => onVersion?.(-1)}
+            >
+              ‹
+            </button>
+            <span data-testid="version">
+              {branch.index}/{branch.count}
+            </span>
+            <button
+              type="button"
+              className="ghost small"
+              aria-label="Next version"
+              disabled={!onVersion || branch.index >= branch.count}
+              onClick={() => onVersion?.(1)}
+            >
+              ›
+            </button>
+          </span>
+        )}
+        {onEdit && editing === null && (
+          <button type="button" className="ghost small" onClick={() => setEditing(text)}>
+            Edit
+          </button>
+        )}
         {status === "partial" && <span className="muted small">Stopped</span>}
         {status === "error" && <span className="muted small">Cut short by an error</span>}
         {message.metadata?.model && <span className="muted small">{message.metadata.model}</span>}

@@ -55,8 +55,15 @@ export type Message = {
   /** The AI SDK UIMessage parts the stream built (tools issue): text, reasoning, `tool-<name>`.
    * Absent or empty from a promptkit without tools: then `content` is the text. */
   parts?: StoredPart[];
+  /** The message it follows (branches issue): null for a first message. */
+  parent_id?: string | null;
+  /** Its place among its versions, the messages with the same parent (edits, regenerations):
+   * in the lists of messages, absent from a promptkit without branches. */
+  branch?: BranchPlace;
   created_at: string;
 };
+
+export type BranchPlace = { index: number; count: number };
 
 /** A stored UIMessage part, as loose as JSON: the chat view narrows it to the AI SDK's types. */
 export type StoredPart = { type: string; [field: string]: unknown };
@@ -257,6 +264,14 @@ export function createPromptkit(baseUrl: string, getToken: GetToken) {
       request<Message | undefined>("POST", `/chat/${id(conversationId)}/stop`),
     listMessages: (conversationId: string) =>
       allPages<Message>(`/conversations/${id(conversationId)}/messages`),
+    /** Every message of the conversation, every branch, oldest first (`GET .../tree`). */
+    listTree: (conversationId: string) =>
+      allPages<Message>(`/conversations/${id(conversationId)}/tree`),
+    /** Makes the branch through a message current, down to its newest reply. */
+    switchBranch: (conversationId: string, messageId: string) =>
+      request<Conversation>("POST", `/conversations/${id(conversationId)}/branch`, {
+        message_id: messageId,
+      }),
 
     listFiles: (projectId: string) =>
       firstPage<StoredFile>(`/projects/${id(projectId)}/files?limit=100`),
