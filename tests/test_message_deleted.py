@@ -14,6 +14,7 @@ from quart.datastructures import FileStorage
 
 from promptkit import hookimpl
 from promptkit.db import deletes
+from promptkit.db.owners import Owner
 from promptkit.testing import chat
 from promptkit.testing.fake_openai import FakeOpenAI, Script
 
@@ -151,7 +152,7 @@ async def test_a_project_with_files_left_keeps_its_messages(make_app, auth):
         )
         assert uploaded.status_code == 201
 
-        assert await deletes.project_if_empty(app.db, "alice", project_id) == (False, [])
+        assert await deletes.project_if_empty(app.db, Owner("alice"), project_id) == (False, [])
         assert await deletes.project_if_empty(app.db, "bob", project_id) == (None, [])
 
         assert len(await _messages(client, alice, conversation)) == 2
