@@ -19,6 +19,7 @@ from test_chat_lease import read_to_end, start_streaming
 from promptkit.db import conversations as conversations_db
 from promptkit.db import replies as replies_db
 from promptkit.db.engine import now, sync_url
+from promptkit.db.owners import Owner
 from promptkit.db.tables import conversations as conversations_table
 from promptkit.db.tables import messages as messages_table
 
@@ -454,7 +455,7 @@ async def test_a_dead_instances_regeneration_is_stored_on_its_branch(
     row = await app.db.fetch_one(
         sa.select(conversations_table.c.owner_id).where(conversations_table.c.id == conversation)
     )
-    owner = row["owner_id"]
+    owner = Owner(row["owner_id"])
     # What a regeneration's instance leaves when it dies: the lease, a checkpoint, expired.
     assert await conversations_db.take_stream_lease(app.db, owner, conversation, "msg_dead", 60)
     saved: dict[str, Any] = {"content": "half a new", "model": "gpt-dead", "prompt": None}
@@ -477,3 +478,21 @@ async def test_a_dead_instances_regeneration_is_stored_on_its_branch(
     ]
     assert current[3]["parent_id"] == before[2]["id"]
     assert len(await tree(client, alice, conversation)) == 5  # the old reply is kept
+
+
+def test_the_newest_messages_by_seq_are_taken_as_the_branch_only_when_they_chain():
+    """`messages.recent`'s shortcut for conversations never edited: the rows by `seq` stand for
+    the branch only when they chain up from the current leaf."""
+    from promptkit.db.messages import _is_the_branch
+
+    def rows(*pairs: tuple[str, str | None], leaf: str) -> list[dict[str, Any]]:
+        return [{"id": id_, "parent_id": parent, "leaf": leaf} for id_, parent in pairs]
+
+    linear = rows(("m3", "m2"), ("m2", "m1"), ("m1", None), leaf="m3")
+    assert _is_the_branch(linear, limit=200)
+    assert _is_the_branch(linear[:2], limit=2)  # the limit cut it: older ones may exist
+    assert not _is_the_branch(linear[:2], limit=3)  # short of the limit but not at the root
+    assert not _is_the_branch(rows(("m3", "m2"), ("m2", "m1"), leaf="m1"), limit=200)  # switched
+    edited = rows(("u2", "a0"), ("a1", "u1"), ("u1", "a0"), ("a0", "u0"), ("u0", None), leaf="u2")
+    assert not _is_the_branch(edited, limit=200)  # u2 edits u1: it does not follow a1
+    assert _is_the_branch([], limit=200)
