@@ -496,3 +496,34 @@ def test_the_newest_messages_by_seq_are_taken_as_the_branch_only_when_they_chain
     edited = rows(("u2", "a0"), ("a1", "u1"), ("u1", "a0"), ("a0", "u0"), ("u0", None), leaf="u2")
     assert not _is_the_branch(edited, limit=200)  # u2 edits u1: it does not follow a1
     assert _is_the_branch([], limit=200)
+
+
+async def test_a_conversation_never_edited_reads_its_history_in_one_scan(app, client, auth, fake):
+    """The shortcut is taken where it holds (one statement, by `seq`) and left where it does
+    not (an edited conversation walks its branch), with the same history either way."""
+    from promptkit.db import messages as messages_db
+
+    alice = auth("alice")
+    conversation, before = await two_turns(client, fake, alice)
+    owner = Owner("alice")
+    run, statements = app.db.run, []
+
+    async def counted(statement, **values):
+        statements.append(statement)
+        return await run(statement, **values)
+
+    app.db.run = counted
+    try:
+        linear = await messages_db.recent(app.db, owner, conversation, limit=200)
+        assert statements == [messages_db.RECENT_BY_SEQ]
+        assert [row["id"] for row in linear] == [m["id"] for m in reversed(before)]
+
+        fake.default = Script(reply="a2 edited")
+        body = {"conversation_id": conversation, "message": "Q2", "edit_of": before[2]["id"]}
+        await send(client, alice, body)
+        statements.clear()
+        edited = await messages_db.recent(app.db, owner, conversation, limit=200)
+        assert statements == [messages_db.RECENT_BY_SEQ, messages_db.RECENT]
+        assert [row["content"] for row in edited] == ["a2 edited", "Q2", "a1", "q1"]
+    finally:
+        app.db.run = run
