@@ -76,6 +76,9 @@ class FakeOpenAI:
     def __init__(self) -> None:
         self.default = Script()
         self.scripts: deque[Script] = deque()
+        # The script for a request whose last message has this content, whenever it arrives:
+        # the queue and the default go by arrival order, which racing requests do not keep.
+        self.by_message: dict[str, Script] = {}
         self.plain_default = Script(reply="A fake title")
         self.plain_scripts: deque[Script] = deque()
         self.received: list[Received] = []
@@ -126,6 +129,13 @@ class FakeOpenAI:
         ]
         return web.json_response({"object": "list", "data": data})
 
+    def _script_for(self, body: dict[str, Any]) -> Script:
+        messages = body.get("messages") or [{}]
+        content = messages[-1].get("content")
+        if isinstance(content, str) and content in self.by_message:
+            return self.by_message[content]
+        return self.scripts.popleft() if self.scripts else self.default
+
     async def _complete(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         seen = Received(headers=request.headers.copy(), body=body)  # case-insensitive
@@ -133,7 +143,7 @@ class FakeOpenAI:
         if not body.get("stream"):
             script = self.plain_scripts.popleft() if self.plain_scripts else self.plain_default
             return await _plain_response(script, body, seen)
-        script = self.scripts.popleft() if self.scripts else self.default
+        script = self._script_for(body)
         if script.status is not None:
             return _error_response(script)
 
