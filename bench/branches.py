@@ -26,7 +26,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from promptkit.chat import HISTORY_LIMIT
+from promptkit.chat.turn import HISTORY_LIMIT
 from promptkit.db import messages as message_queries
 from promptkit.db.engine import Database, new_id, sync_url
 from promptkit.db.tables import conversations, messages, projects

@@ -1,7 +1,7 @@
 """The tool registry: the tools that plugins register, and what a running tool may reach.
 
 A plugin's `register_tools(register)` hookimpl calls `register(Tool(...))` for each tool. The
-kernel runs them (see `tool_loop`), never the provider plugin. A tool gets its parsed input
+kernel runs them (see `chat.tool_loop`), never the provider plugin. A tool gets its parsed input
 and a `ToolContext`, which reaches the caller's own data only through functions the kernel
 scoped to the principal: never the database itself.
 """

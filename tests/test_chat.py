@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 from fake_openai import FakeOpenAI, Script
 
-from promptkit import chat_stream, hookimpl
+from promptkit import hookimpl
 from promptkit.app import PromptkitApp
+from promptkit.chat import stream as chat_stream
 
 SECRET = "sk-test-do-not-leak"
 

@@ -20,8 +20,7 @@ from hypercorn.asyncio import serve
 from hypercorn.config import Config
 from test_chat import history, new_conversation, send, text_of, upstream_env
 
-from promptkit.chat import Ask, start_turn
-from promptkit.chat_stream import stream_response
+from promptkit.chat import Ask, start_turn, stream_response
 from promptkit.db import Database, tables
 from promptkit.hooktypes import Principal
 

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from fake_openai import Script
 from test_chat import new_conversation, parse_events, send, text_of, upstream_env
 
-from promptkit import chat as chat_module
+from promptkit.chat import turn as chat_module
 from promptkit.db import conversations
 from promptkit.db.owners import Owner
 from promptkit.db.tables import conversations as table

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from promptkit import StreamEnd
-from promptkit.chat import FINISHED, IDLE, MAX_WAITING, Pump
+from promptkit.chat.pump import FINISHED, IDLE, MAX_WAITING, Pump
 
 
 async def test_items_arrive_in_order_and_a_slow_reader_holds_the_provider_back():

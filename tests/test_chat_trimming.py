@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from promptkit.chat import build_messages
+from promptkit.chat.history import build_messages
 
 texts = st.text(min_size=0, max_size=30)
 rows = st.lists(

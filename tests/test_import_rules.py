@@ -22,7 +22,6 @@ WEB_LAYER = (
     "promptkit.routes",
     "promptkit.plugins",
     "promptkit.chat",
-    "promptkit.chat_stream",
     "promptkit.replies",
 )
 

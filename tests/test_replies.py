@@ -282,9 +282,9 @@ async def test_the_sweep_settles_a_dead_instances_reply(make_app, auth, fake):
 
 
 async def test_a_long_reply_is_checkpointed_while_it_streams(make_app, auth, fake, monkeypatch):
-    from promptkit import chat_stream
+    from promptkit.chat import recorder
 
-    monkeypatch.setattr(chat_stream, "CHECKPOINT_SECONDS", 0.1)
+    monkeypatch.setattr(recorder, "CHECKPOINT_SECONDS", 0.1)
     app = make_app(environ=upstream_env(fake))
     async with app.test_app():
         client = app.test_client()

@@ -31,7 +31,7 @@ from test_production_support import Server
 
 from promptkit import ChatMessage
 from promptkit.budget import estimate_prompt
-from promptkit.chat_stream import PING_SECONDS
+from promptkit.chat.stream import PING_SECONDS
 
 REDIS_URL = "redis://127.0.0.1:6379/1"
 TOKENS, TOKEN_DELAY = 12, 0.15  # each reply: 12 tokens over about 1.8 s

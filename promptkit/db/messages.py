@@ -77,7 +77,7 @@ def _turn_columns(table: Any) -> list[Any]:
         table.c.id,
         table.c.role,
         table.c.content,
-        # As JSON text, decoded only by a turn that has tools (`tool_loop.history`).
+        # As JSON text, decoded only by a turn that has tools (`chat.history.expand_history`).
         sa.type_coerce(table.c.parts, sa.Text).label("parts"),
         table.c.parent_id,
     ]

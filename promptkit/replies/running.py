@@ -7,7 +7,8 @@ import time
 from collections.abc import AsyncIterator
 
 from ..chat import Turn
-from ..chat_stream import PING, PING_SECONDS
+from ..chat.stream import PING_SECONDS
+from ..chat.wire import PING
 
 
 class Running:

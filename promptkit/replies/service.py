@@ -24,15 +24,15 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from quart import Response
 
-from ..chat import LEASE_SECONDS, Turn
-from ..chat_stream import DONE, HEADERS, PING, TEXT_ID, reply_events, stream_response
+from ..chat import Turn, reply_events, stream_response
+from ..chat.turn import LEASE_SECONDS
+from ..chat.wire import DONE, HEADERS, PING, TEXT_ID, part
 from ..db import conversations
 from ..db import replies as replies_db
 from ..db.owners import Owner
 from ..errors import NotFound, ServiceUnavailable
 from ..hooktypes import Principal
 from ..tasks import track
-from ..tool_loop import part
 from .redis_log import REDIS_ERRORS, RedisLog
 from .running import Running
 

@@ -8,7 +8,7 @@ from quart import Blueprint, Response
 from quart_schema import validate_response
 
 from .. import context
-from ..chat_stream import HEADERS
+from ..chat.wire import HEADERS
 from ..db import messages
 from ..schemas import SSE_EVENT, Message, document_raw_responses
 

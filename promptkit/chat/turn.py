@@ -1,39 +1,36 @@
-"""Chat orchestration up to the first byte: the lease, the user message, the upstream request.
+"""Taking the turn, up to the first byte: the lease, the context, the provider's request and
+the user message.
 
 `start_turn` does everything that can still answer with a plain HTTP error (404, 409, 422,
-503); `chat_stream.stream_response` then streams the reply and stores it.
+503); `stream.stream_response` then streams the reply, and its recorder stores it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import attachments, prompt_variables, titles, tool_loop
-from .budget import Reservation, estimate_prompt
-from .db import conversations, files, messages, new_id
-from .db.owners import Owner
-from .errors import Conflict, NotFound, ValidationFailed
-from .hooktypes import (
-    Attachment,
-    ChatMessage,
+from .. import attachments, prompt_variables, titles
+from ..budget import Reservation, estimate_prompt
+from ..db import conversations, files, messages, new_id
+from ..db.owners import Owner
+from ..errors import Conflict, NotFound, ValidationFailed
+from ..hooktypes import (
     ChatRequest,
     Model,
     Principal,
-    ReasoningDelta,
-    StreamEnd,
-    ToolCallDelta,
 )
-from .roles import owner_of
-from .tasks import track
-from .tools import Tool, ToolContext
+from ..roles import owner_of
+from ..tasks import track
+from ..tools import Tool, ToolContext
+from . import tool_loop
+from .history import build_messages, expand_history
+from .pump import Pump
 
 if TYPE_CHECKING:
-    from .app import PromptkitApp
+    from ..app import PromptkitApp
 
 # A stream holds its conversation's lease this long without renewing it; it renews every
 # third of that. A crashed process therefore blocks its conversation for at most this long.
@@ -203,7 +200,7 @@ async def _prepare(
             newest_first[::-1],
             text,
             app.settings.context_budget_chars,
-            expand=tool_loop.expand_history if tools else None,
+            expand=expand_history if tools else None,
             files_of=files_of,
             new_files=attached,
         ),
@@ -304,147 +301,3 @@ def _tool_context(
         log=logging.getLogger("promptkit.tools"),
         list_project_files=list_project_files,
     )
-
-
-def build_messages(
-    system: str | None,
-    history: list[dict[str, Any]],
-    new_text: str,
-    budget_chars: int,
-    *,
-    expand: tool_loop.ExpandHistory | None = None,
-    files_of: dict[str, tuple[Attachment, ...]] | None = None,
-    new_files: tuple[Attachment, ...] = (),
-) -> list[ChatMessage]:
-    """The upstream messages: system prompt, the history that fits the budget, the new message.
-
-    The system prompt and the new message are always kept, even over budget; history turns are
-    dropped oldest first. `history` is oldest first; empty replies (a stream that failed before
-    its first token) carry nothing and are skipped. `expand` (a turn with tools) turns an
-    assistant row into its messages, tool calls and results included; without it the
-    history is the text alone. `files_of` gives the files of user rows by id, `new_files` the
-    new message's; each costs the budget `attachments.context_chars`.
-    """
-    files_of = files_of or {}
-    used = len(system or "") + len(new_text) + sum(map(attachments.context_chars, new_files))
-    kept: list[list[ChatMessage]] = []
-    for row in reversed(history):
-        if expand is not None and row["role"] == "assistant":
-            turn = expand(row)
-            used += sum(map(tool_loop.message_size, turn))
-        elif row["content"]:
-            files = files_of.get(row.get("id", ""), ())
-            turn = [ChatMessage(role=row["role"], content=row["content"], attachments=files)]
-            used += len(row["content"]) + sum(map(attachments.context_chars, files))
-        else:
-            continue
-        if used > budget_chars:
-            break
-        if turn:
-            kept.append(turn)
-    kept.reverse()
-    while (
-        kept and kept[0][0].role == "assistant"
-    ):  # its question was dropped: a reply alone confuses
-        kept.pop(0)
-    head = [ChatMessage(role="system", content=system)] if system else []
-    return [
-        *head,
-        *(message for turn in kept for message in turn),
-        ChatMessage(role="user", content=new_text, attachments=new_files),
-    ]
-
-
-IDLE = object()  # no delta within the idle time `next_batch` was given
-FINISHED = object()  # the provider's iterator ended
-STOPPED = object()  # `Pump.stop`: someone stopped the reply
-MAX_WAITING = 256  # items the pump holds for a slow client before it stops reading
-# What a provider may yield, and what the tool loop adds between its steps.
-STREAM_ITEMS = (str, StreamEnd, ReasoningDelta, ToolCallDelta, *tool_loop.KERNEL_ITEMS)
-
-
-class Interrupted(Exception):
-    """Handed over by `Pump.interrupt` in place of the rest of the reply: what was produced
-    is a partial reply, not an error of the provider's. Its message is safe to show."""
-
-
-class Pump:
-    """Reads the provider's iterator in a task of its own and hands the items over.
-
-    The response can then wait for the next item with a timeout (for the heartbeat) without
-    ever cancelling the provider mid-read. The handover is a list and a future for the side
-    that waits: per delta about 1.5 us of CPU, where an `asyncio.Queue` with a timeout per
-    wait took about 6.
-    """
-
-    def __init__(self, stream: AsyncIterator[Any]) -> None:
-        self.started = time.perf_counter()  # when the provider was called
-        self._loop = asyncio.get_running_loop()
-        self._items: list[Any] = []
-        self._reader: asyncio.Future[None] | None = None  # the response, waiting for items
-        self._writer: asyncio.Future[None] | None = None  # the provider, waiting for room
-        self._task = self._loop.create_task(self._run(stream))
-
-    async def _run(self, stream: AsyncIterator[Any]) -> None:
-        try:
-            async for item in stream:
-                if not isinstance(item, STREAM_ITEMS):
-                    raise TypeError(f"a provider yielded {type(item).__name__}")
-                self._hand_over(item)
-                while len(self._items) >= MAX_WAITING:  # the client reads slower than this
-                    self._writer = self._loop.create_future()
-                    await self._writer
-        except Exception as error:
-            self._hand_over(error)
-        else:
-            self._hand_over(FINISHED)
-
-    async def next_batch(self, idle_seconds: float) -> list[Any]:
-        """Every item waiting now (deltas, a `StreamEnd`, `FINISHED` or an error), in order;
-        when none waits, the next one; `[IDLE]` after `idle_seconds` without one."""
-        if not self._items:
-            self._reader = self._loop.create_future()
-            timer = self._loop.call_later(idle_seconds, _wake, self._reader)
-            try:
-                await self._reader
-            finally:
-                timer.cancel()
-            if not self._items:
-                return [IDLE]
-        batch, self._items = self._items, []
-        _wake(self._writer)
-        return batch
-
-    def _hand_over(self, item: Any) -> None:
-        self._items.append(item)
-        _wake(self._reader)
-
-    def cancel(self) -> None:
-        self._task.cancel()
-
-    def take_waiting(self) -> list[Any]:
-        """The items handed over but not yet taken, without waiting: when the client has gone,
-        what the provider and the tools did up to now is still stored."""
-        batch, self._items = self._items, []
-        return batch
-
-    def interrupt(self, reason: str) -> None:
-        """Stop the provider (it closes its request) and hand over `Interrupted(reason)` after
-        what it produced, as a failure ends a reply; nothing when the provider has ended."""
-        if not self._task.done():
-            self._task.cancel()
-            self._hand_over(Interrupted(reason))
-
-    def stop(self) -> None:
-        """Hand `STOPPED` to the side that waits, after what is already waiting: someone asked
-        for the reply to end here, and it ends as a finished one does."""
-        self._hand_over(STOPPED)
-
-    async def closed(self) -> None:
-        """Wait until the provider's iterator has finished or run its `finally`."""
-        await asyncio.wait([self._task])
-
-
-def _wake(waiter: asyncio.Future[None] | None) -> None:
-    if waiter is not None and not waiter.done():
-        waiter.set_result(None)
