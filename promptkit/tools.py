@@ -12,12 +12,14 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from pydantic import BaseModel, ValidationError
 
 from .hooktypes import Principal, ToolSpec
+
+if TYPE_CHECKING:  # pydantic is loaded by the server, not by the command line's start
+    from pydantic import BaseModel
 
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # what OpenAI and Anthropic both accept
 
@@ -80,6 +82,8 @@ class Tool:
                 message = f"the arguments do not match the schema: {error.message}"
                 raise ToolInputError(message) from None
             return value
+        from pydantic import ValidationError
+
         try:
             return self.input.model_validate_json(arguments or "{}")
         except ValidationError as error:
