@@ -1,5 +1,6 @@
-"""Every hook is documented where a plugin author looks: a section in docs/plugins.md and a row
-in the README's hook table, so that a new hook cannot land undocumented."""
+"""Every hook is documented where a plugin author looks (a section in docs/plugins.md, a row in
+the README's hook table) and tested through a registered plugin (`test_hook_<hook>` in
+tests/test_plugin_hooks.py), so that a new hook cannot land undocumented or untested."""
 
 from __future__ import annotations
 
@@ -34,3 +35,11 @@ def test_every_hook_has_a_row_in_the_readme(hook):
     readme = (ROOT / "README.md").read_text()
     # A row's first cell names the hook with its arguments; one row may name two hooks.
     assert re.search(rf"^\| [^|]*`{hook}\(", readme, re.MULTILINE), f"README.md: {hook}"
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_has_a_test_that_calls_it_through_a_plugin(hook):
+    tests = (ROOT / "tests" / "test_plugin_hooks.py").read_text()
+    assert re.search(rf"^(async )?def test_hook_{hook}\(", tests, re.MULTILINE), (
+        f"tests/test_plugin_hooks.py: test_hook_{hook}"
+    )
