@@ -20,7 +20,7 @@ import logging
 import math
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -294,6 +294,9 @@ class Budgets:
     def _key(self, user_id: str, start: int) -> str:
         return f"{KEY_PREFIX}{user_id}:{start}"
 
+    def _org_key(self, org_id: str, start: int) -> str:
+        return f"{ORG_KEY_PREFIX}{org_id}:{start}"
+
     def _unreachable(self, error: BaseException) -> None:
         if self._redis_down_until == 0.0:
             # Once per outage; the error's text may carry the Redis URL and password.
@@ -339,7 +342,7 @@ class Budgets:
         try:
             ours = await self._hold(
                 self.org_limit,
-                f"{ORG_KEY_PREFIX}{org_id}:{start}",
+                self._org_key(org_id, start),
                 amount,
                 "the organization's token budget",
             )
@@ -383,9 +386,19 @@ class Budgets:
             self._unreachable(error)
             await self.memory.settle(*args)
 
-    async def usage(self, user_id: str) -> dict[str, Any]:
-        """`GET /usage`: the caller's window, used, left, and tokens per model."""
-        limit = self.limit
+    async def usage(self, user_id: str, org_id: str | None = None) -> dict[str, Any]:
+        """`GET /usage`: the caller's window, used, left, and tokens per model; with an active
+        organization that has a budget, the same of the organization's (`organization`)."""
+        mine = await self._window(self.limit, lambda start: self._key(user_id, start))
+        organization = None
+        if org_id is not None and self.org_limit is not None:
+            organization = await self._window(
+                self.org_limit, lambda start: self._org_key(org_id, start)
+            )
+        return {**mine, "organization": organization}
+
+    async def _window(self, limit: BudgetLimit | None, key: Callable[[int], str]) -> dict[str, Any]:
+        """One budget's current window; `key` names the window that starts at a time."""
         if limit is None:
             return {
                 "window": None,
@@ -397,7 +410,7 @@ class Budgets:
                 "by_model": {},
             }
         start = limit.window_start(time.time())
-        (used, reserved, by_model), _ = await self._call("read", self._key(user_id, start))
+        (used, reserved, by_model), _ = await self._call("read", key(start))
         return {
             "window": limit.window,
             "limit": limit.tokens,

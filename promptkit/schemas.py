@@ -207,14 +207,21 @@ class ModelList(BaseModel):
     data: list[ModelOut]
 
 
-class TokenUsage(BaseModel):
-    window: str | None  # "1 day"; null when no PROMPTKIT_TOKEN_BUDGET is set
+class BudgetWindow(BaseModel):
+    window: str | None  # "1 day"; null when no budget is set
     limit: int | None
     used: int  # settled tokens of finished replies in this window
     reserved: int  # held by replies still streaming (their worst case)
     remaining: int | None
     resets_at: datetime | None
     by_model: dict[str, int]
+
+
+class TokenUsage(BudgetWindow):
+    """The caller's own budget (PROMPTKIT_TOKEN_BUDGET) and, with an active organization that
+    has one (PROMPTKIT_ORG_TOKEN_BUDGET), the organization's, which every member's chats share."""
+
+    organization: BudgetWindow | None = None
 
 
 class ToolOut(BaseModel):

@@ -530,10 +530,17 @@ async def test_an_organization_budget_is_shared_by_its_members(make_app, token, 
         error = (await refused.get_json())["error"]
         assert error["code"] == "budget_exhausted"
         assert "organization" in error["message"]
+        # GET /usage shows each member their own window and the organization's shared one.
+        usage = await ok(await other.get("/usage", headers=member))
+        assert (usage["used"], usage["limit"]) == (USED, USED + WORST)
+        shared = usage["organization"]
+        assert (shared["used"], shared["limit"], shared["remaining"]) == (2 * USED, USED + WORST, 0)
+        assert shared["window"] == "1 day" and shared["by_model"] == {"org-test-model": 2 * USED}
         # The member's own hold was given back when the organization refused: their personal
         # chat fits their own budget (used once) exactly.
         personal = token(f"user_y_{run}")
         assert (await new_chat(one, personal, await org_project(one, personal))).status_code == 200
+        assert (await ok(await one.get("/usage", headers=personal)))["organization"] is None
         # Another organization is not held back.
         elsewhere = token(f"user_z_{run}", f"{org}_other", "admin")
         other_project = await org_project(one, elsewhere)

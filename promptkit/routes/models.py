@@ -25,5 +25,7 @@ async def list_models() -> dict[str, Any]:
 @blueprint.get("/usage")
 @validate_response(TokenUsage)
 async def usage() -> dict[str, Any]:
-    """My tokens used and left in the current budget window, per model."""
-    return await context.app().budgets.usage(context.principal().user_id)
+    """My tokens used and left in the current budget window, per model; with an active
+    organization that has a budget, the organization's too."""
+    principal = context.principal()
+    return await context.app().budgets.usage(principal.user_id, principal.org_id)

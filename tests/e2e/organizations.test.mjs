@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { APP_URL, openBrowser } from "./browser.mjs";
+import { APP_URL, newChat, openBrowser, sendAndWait } from "./browser.mjs";
 
 async function createProject(page, name) {
   await page.getByLabel("New project name").fill(name);
@@ -46,6 +46,48 @@ test("switching the organization switches the project list", { timeout: 90_000 }
     await pick(page, "");
     await page.getByRole("link", { name: personal }).waitFor();
     assert.equal(await page.getByRole("link", { name: team }).count(), 0, "the organization's are gone");
+    assert.deepEqual(browser.errors, []);
+  } finally {
+    await browser.close();
+  }
+});
+
+// run.sh gives promptkit a budget per user and per organization (PROMPTKIT_TOKEN_BUDGET,
+// PROMPTKIT_ORG_TOKEN_BUDGET): beside the composer, the user's meter, and the organization's
+// while one is active; both go down as replies are counted.
+test("the token meters: mine, and the organization's while one is active", { timeout: 90_000 }, async () => {
+  const browser = await openBrowser();
+  const { page } = browser;
+  const tokensLeft = async (testId) =>
+    Number((await page.getByTestId(testId).innerText()).match(/([\d,]+) of/)[1].replaceAll(",", ""));
+  try {
+    await page.goto(APP_URL);
+    await page.getByLabel("Organization").waitFor();
+    await pick(page, "org_local_admin");
+    const team = `Metered ${Date.now()}`;
+    await createProject(page, team);
+    await page.getByRole("link", { name: team }).click();
+    await newChat(page);
+    await page.getByTestId("org-usage").waitFor();
+    const before = await tokensLeft("org-usage");
+    await sendAndWait(page, "Count me");
+    await page.waitForFunction(
+      (left) => Number(document.querySelector('[data-testid="org-usage"]').innerText.match(/([\d,]+) of/)[1].replaceAll(",", "")) < left,
+      before,
+      { timeout: 10_000 },
+    );
+    assert.match((await page.getByTestId("org-usage").innerText()).trim(), /^organization: [\d,]+ of [\d,]+ tokens left/);
+    assert.ok((await tokensLeft("usage")) > 0);
+
+    // A personal chat counts against my budget alone: no organization meter.
+    await page.goto(APP_URL);
+    await pick(page, "");
+    const mine = `Mine ${Date.now()}`;
+    await createProject(page, mine);
+    await page.getByRole("link", { name: mine }).click();
+    await newChat(page);
+    await page.getByTestId("usage").waitFor();
+    assert.equal(await page.getByTestId("org-usage").count(), 0);
     assert.deepEqual(browser.errors, []);
   } finally {
     await browser.close();

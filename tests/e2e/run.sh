@@ -57,6 +57,9 @@ OFFLINE=(env -u OPENAI_API_KEY -u OPENAI_BASE_URL -u ANTHROPIC_API_KEY -u CLERK_
   -u PROMPTKIT_TITLE_MODEL -u PROMPTKIT_RESUMABLE
   DATABASE_URL="sqlite:///$WORK/promptkit.sqlite3" PROMPTKIT_DATA_DIR="$WORK/data")
 
+# Budgets large enough never to refuse a chat of the suite: the token meters show them.
+BUDGETS=(PROMPTKIT_TOKEN_BUDGET=5000000/day PROMPTKIT_ORG_TOKEN_BUDGET=9000000/day)
+
 # Resumable replies on both sides (E2E_RESUMABLE=off runs the suite without): the app reads the
 # same setting as promptkit, to call GET /chat/{id}/stream on mount (stop.test.mjs needs it on).
 RESUMABLE=(PROMPTKIT_RESUMABLE="${E2E_RESUMABLE:-on}")
@@ -68,7 +71,7 @@ export PROMPTKIT_START="$WORK/start-promptkit.sh" PROMPTKIT_PID_FILE="$WORK/prom
 {
   printf 'cd %q\n' "$WORK"
   printf 'echo $$ > %q\n' "$PROMPTKIT_PID_FILE"
-  printf 'exec'; printf ' %q' "${OFFLINE[@]}" PROMPTKIT_CORS_ORIGINS="$APP_URL" "${RESUMABLE[@]}" \
+  printf 'exec'; printf ' %q' "${OFFLINE[@]}" PROMPTKIT_CORS_ORIGINS="$APP_URL" "${RESUMABLE[@]}" "${BUDGETS[@]}" \
     "$PROMPTKIT" serve --port "$PROMPTKIT_PORT"; printf ' >> %q 2>&1\n' "$WORK/promptkit.log"
 } > "$PROMPTKIT_START"
 bash "$PROMPTKIT_START" &

@@ -93,8 +93,8 @@ export type StoredFile = {
 
 type Page<T> = { data: T[]; next_cursor: string | null };
 
-/** The caller's tokens in the current budget window (`GET /usage`, models issue). */
-export type Usage = {
+/** One token budget's current window. */
+export type BudgetWindow = {
   window: string | null;
   limit: number | null;
   used: number;
@@ -104,6 +104,10 @@ export type Usage = {
   resets_at: string | null;
   by_model: Record<string, number>;
 };
+
+/** The caller's tokens in the current budget window (`GET /usage`, models issue), and the active
+ * organization's, shared by its members, when it has a budget. */
+export type Usage = BudgetWindow & { organization?: BudgetWindow | null };
 
 /** One hit of `GET /search`: the conversation, the matching message (if any) and where it matched. */
 export type SearchHit = {
