@@ -114,6 +114,28 @@ def test_the_database_package_knows_nothing_of_the_web_or_the_plugins(path):
     assert not wrong, f"promptkit/db/{path.name} imports {wrong}"
 
 
+# In the chat package only the turn (the lease, the history, the user message) and the recorder
+# (the reply) touch the database; the handover, the wire, the history's shaping and the tool
+# loop are pure stream work, and the response only reads and writes the stream.
+CHAT_WITHOUT_DATABASE = ["history.py", "pump.py", "stream.py", "tool_loop.py", "wire.py"]
+
+
+@pytest.mark.parametrize("name", CHAT_WITHOUT_DATABASE)
+def test_only_the_turn_and_the_recorder_of_a_chat_touch_the_database(name):
+    path = KERNEL / "chat" / name
+    wrong = sorted(
+        found
+        for found in imported(path, package_of(path, ROOT))
+        if within(found, ("promptkit.db", "databases"))
+    )
+    assert not wrong, f"promptkit/chat/{name} imports {wrong}"
+
+
+def test_the_chat_package_is_all_named():
+    modules = {path.name for path in (KERNEL / "chat").glob("*.py")}
+    assert modules == {"__init__.py", "turn.py", "recorder.py", *CHAT_WITHOUT_DATABASE}
+
+
 @pytest.mark.parametrize("name", ["hookspecs.py", "hooktypes.py", "testing/__init__.py"])
 def test_what_plugins_import_from_the_kernel_stays_clear_of_its_insides(name):
     path = KERNEL / name
