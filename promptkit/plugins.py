@@ -183,8 +183,9 @@ async def _resolve(value: Any) -> Any:
 async def _first_answer(results: list[Any]) -> Any:
     """Await each answer in call order and keep the first that is not None.
 
-    Pluggy has already called every hookimpl; the coroutines of the ones after the winner were
-    never started, so they are closed rather than left to warn.
+    Every hookimpl has already been called (`Plugins._call_each`, as pluggy would); the
+    coroutines of the ones after the winner were never started, so they are closed rather
+    than left to warn.
     """
     answer = None
     for index, result in enumerate(results):
