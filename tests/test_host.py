@@ -12,7 +12,7 @@ import pytest
 from quart import Blueprint
 
 from promptkit import Host, Principal, Upload, context, hookimpl
-from promptkit.plugins import build_plugin_manager
+from promptkit.plugins import build_plugin_manager, describe_plugins
 from promptkit.testing.fake_openai import FakeOpenAI
 
 
@@ -165,6 +165,12 @@ async def test_a_plugins_view_reads_its_own_host(make_app, auth):
             assert await response.get_json() == {"name": name, "owner": name, "asked": True}
             nested = await client.get(f"/{name}/inner/whose", headers=auth("alice"))
             assert await nested.get_json() == {"name": name}
+
+
+def test_promptkit_plugins_lists_the_routes_of_a_plugin_that_names_host():
+    pm = build_plugin_manager(extra=[Pages("alpha")])
+    [row] = [row for row in describe_plugins(pm) if row["name"] == "alpha"]
+    assert row["routes"] == ["GET /alpha/inner/whose", "GET /alpha/whose"]
 
 
 async def test_a_kernel_view_has_no_host(make_app):
