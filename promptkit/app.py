@@ -103,6 +103,7 @@ def create_app(settings: Settings | None = None, *, plugins: Iterable[object] = 
     app.plugins = Plugins(
         build_plugin_manager(settings.disabled_plugins, plugins),
         app,
+        settings,
         trace=settings.trace_plugins,
     )
     app.replies = Replies(app)

@@ -94,7 +94,7 @@ def plugins(hook_name: str | None, order: bool) -> None:
         calls = describe_call_order(pm)
         shown: object = {hook_name: calls.get(hook_name, [])} if hook_name else calls
     else:
-        rows = describe_plugins(pm)
+        rows = describe_plugins(pm, settings)
         shown = [row for row in rows if hook_name in row["hooks"]] if hook_name else rows
     click.echo(json.dumps(shown, indent=2))
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, cast
 
-from quart import current_app, g
+from quart import current_app, g, request
 
-from .hooktypes import Principal
+from .hooktypes import Host, Principal
 from .roles import owner_of
 
 if TYPE_CHECKING:
@@ -41,3 +41,13 @@ def principal() -> Principal:
 def owner() -> Owner:
     """The caller as the data layer scopes them: user, active organization and role."""
     return owner_of(principal(), settings().org_admin_roles)
+
+
+def host() -> Host:
+    """The Host of the plugin whose view is running: the one whose `register_routes` returned
+    the view's blueprint. For a plugin's own views only (a kernel route has no Host)."""
+    names = request.blueprints  # the view's blueprint, then its parents: the last was registered
+    found = plugins().host_of_blueprint(names[-1]) if names else None
+    if found is None:
+        raise RuntimeError("context.host() is for the views of a plugin's own blueprints")
+    return found

@@ -4,6 +4,11 @@ A plugin implements some of these with `@promptkit.hookimpl` and is found throug
 `promptkit` entry point group. A hookimpl may take any subset of a hook's arguments, by name.
 Only `promptkit.plugins.Plugins` calls these hooks; see it for how answers are combined.
 
+Every hook but `register_commands` takes `host`: the plugin's own `promptkit.Host` (its
+settings by name, its per-app `state`, the app's shared `http` session, its `log` and its
+`data_dir`), the same object in every hook of one app. `app`, the Quart app, is deprecated:
+a hookimpl that names it is logged as the app is built, and a major version removes it.
+
 Three kinds of hook:
 - claim-or-pass (`authenticate`, `store_file`, `read_stored_file`, `delete_stored_file`,
   `conversation_title`): every plugin is asked in turn; the first that returns something other
@@ -31,6 +36,7 @@ if TYPE_CHECKING:  # types only: the command line loads this module and must sta
     from .hooktypes import (
         ChatMessage,
         ChatRequest,
+        Host,
         Model,
         Principal,
         ReasoningDelta,
@@ -47,7 +53,9 @@ hookspec = pluggy.HookspecMarker("promptkit")
 
 
 @hookspec
-def authenticate(request: Request, app: Quart) -> Principal | Awaitable[Principal | None] | None:
+def authenticate(
+    request: Request, host: Host, app: Quart
+) -> Principal | Awaitable[Principal | None] | None:
     """Identify the caller of a protected route.
 
     Called once per request to any route except `/health*`, `/openapi.json` and `/docs`, before
@@ -65,7 +73,9 @@ def authenticate(request: Request, app: Quart) -> Principal | Awaitable[Principa
 
 
 @hookspec
-def register_models(register: Callable[[Model], None], app: Quart) -> Awaitable[None] | None:
+def register_models(
+    register: Callable[[Model], None], host: Host, app: Quart
+) -> Awaitable[None] | None:
     """Register the models you serve: call `register(Model(...))` once per model.
 
     Called after `startup`, then again every `PROMPTKIT_MODELS_REFRESH` seconds, so a list read
@@ -80,7 +90,7 @@ def register_models(register: Callable[[Model], None], app: Quart) -> Awaitable[
 
 @hookspec
 def complete_stream(
-    chat: ChatRequest, app: Quart
+    chat: ChatRequest, host: Host, app: Quart
 ) -> AsyncIterator[StreamItem] | Awaitable[AsyncIterator[StreamItem] | None] | None:
     """Stream a reply to `chat`, a model you registered with `register_models`.
 
@@ -111,7 +121,7 @@ def complete_stream(
 
 @hookspec(firstresult=True)
 def conversation_title(
-    messages: list[ChatMessage], model: str, app: Quart
+    messages: list[ChatMessage], model: str, host: Host, app: Quart
 ) -> str | Awaitable[str | None] | None:
     """Name an untitled conversation from its first exchange, or pass.
 
@@ -129,7 +139,11 @@ def conversation_title(
 
 @hookspec
 def on_message_saved(
-    message: dict[str, Any], conversation: dict[str, Any], principal: Principal, app: Quart
+    message: dict[str, Any],
+    conversation: dict[str, Any],
+    principal: Principal,
+    host: Host,
+    app: Quart,
 ) -> Awaitable[None] | None:
     """Observe a chat message that was just stored.
 
@@ -143,7 +157,11 @@ def on_message_saved(
 
 @hookspec
 def on_message_deleted(
-    message: dict[str, Any], conversation: dict[str, Any], principal: Principal, app: Quart
+    message: dict[str, Any],
+    conversation: dict[str, Any],
+    principal: Principal,
+    host: Host,
+    app: Quart,
 ) -> Awaitable[None] | None:
     """Observe a chat message that was just deleted.
 
@@ -163,7 +181,7 @@ def on_message_deleted(
 
 @hookspec
 def store_file(
-    upload: Upload, project: dict[str, Any], principal: Principal, app: Quart
+    upload: Upload, project: dict[str, Any], principal: Principal, host: Host, app: Quart
 ) -> StoredFile | Awaitable[StoredFile | None] | None:
     """Put the bytes of an uploaded file somewhere, or pass.
 
@@ -181,7 +199,7 @@ def store_file(
 
 @hookspec
 def read_stored_file(
-    stored: StoredFile, principal: Principal, app: Quart
+    stored: StoredFile, principal: Principal, host: Host, app: Quart
 ) -> AsyncIterator[bytes] | Awaitable[AsyncIterator[bytes] | None] | None:
     """Give back the bytes of a file that `store_file` stored, or pass.
 
@@ -199,7 +217,7 @@ def read_stored_file(
 
 @hookspec
 def delete_stored_file(
-    stored: StoredFile, principal: Principal, app: Quart
+    stored: StoredFile, principal: Principal, host: Host, app: Quart
 ) -> bool | Awaitable[bool | None] | None:
     """Delete a file that `store_file` stored, or pass.
 
@@ -215,22 +233,29 @@ def delete_stored_file(
 
 
 @hookspec
-def startup(app: Quart) -> Awaitable[None] | None:
+def startup(host: Host, app: Quart) -> Awaitable[None] | None:
     """Prepare per-app state before the server accepts requests.
 
-    Called once per app as it starts serving. Keep clients and caches in
-    `app.extensions["<your plugin>"]`, not in module globals: tests and workers run several apps.
+    Called once per app as it starts serving. Read your settings with `host.setting(name)`
+    and keep clients and caches in `host.state`, not in module globals: tests and workers run
+    several apps.
     Raising stops start-up with your plugin's name in the error.
     """
 
 
 @hookspec
-def shutdown(app: Quart) -> Awaitable[None] | None:
-    """Release what `startup` made (close HTTP clients). Called once as the app stops serving."""
+def shutdown(host: Host, app: Quart) -> Awaitable[None] | None:
+    """Release what `startup` made (close the clients in `host.state`).
+
+    Called once as the app stops serving; `host.http` stays open until every plugin's
+    `shutdown` has run, and the kernel closes it then.
+    """
 
 
 @hookspec
-def register_tools(register: Callable[[Tool], None], app: Quart) -> Awaitable[None] | None:
+def register_tools(
+    register: Callable[[Tool], None], host: Host, app: Quart
+) -> Awaitable[None] | None:
     """Register tools that models may call: `register(promptkit.Tool(name, description, input,
     function))` for each.
 
@@ -244,12 +269,13 @@ def register_tools(register: Callable[[Tool], None], app: Quart) -> Awaitable[No
 
 
 @hookspec
-def register_routes() -> Blueprint | list[Blueprint] | None:
+def register_routes(host: Host) -> Blueprint | list[Blueprint] | None:
     """Add HTTP routes: return a Quart `Blueprint` (or a list of them), or None.
 
-    Called once as the app is built, before any request. Every route of yours is
-    authenticated like the kernel's (the view reads the caller with
-    `promptkit.context.principal()`) and counted by the API rate limit, unless its view is
+    Called once as the app is built, before any request (and before `startup`: `host.state`
+    is still empty). Every route of yours is authenticated like the kernel's (the view reads
+    the caller with `promptkit.context.principal()`, and your Host with
+    `promptkit.context.host()`) and counted by the API rate limit, unless its view is
     marked `@promptkit.public_route` (a webhook, say), which then must check its own
     credential. Use a blueprint name and URL prefix of your own: a name already taken
     stops start-up with your plugin's name. Must be a plain function.

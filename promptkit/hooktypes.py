@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, overload
 
 if TYPE_CHECKING:
+    import aiohttp
+
     from .settings import Settings
 
 View = TypeVar("View", bound=Callable[..., Any])
@@ -21,12 +25,78 @@ def public_route(view: View) -> View:
 
 
 class HookApp(Protocol):
-    """What a plugin may use of the `app` its hooks receive: the settings, and `extensions`
+    """Deprecated: name `host` (a `Host`) in a hookimpl instead of `app`; a major version
+    removes `app` from the hooks, and this with it.
+
+    What a plugin may use of the `app` its hooks receive: the settings, and `extensions`
     for its own per-app state. For type hints (`def startup(app: HookApp)`); the rest of the
     app is the kernel's, and plugins never import `promptkit.app` to reach it."""
 
     settings: Settings
     extensions: dict[str, Any]
+
+
+class SharedHttp:
+    """The one `aiohttp.ClientSession` that an app's plugins share, opened on first use; the
+    kernel closes it after every `shutdown` hook has run (a later start opens a new one)."""
+
+    def __init__(self) -> None:
+        self._session: aiohttp.ClientSession | None = None
+
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            import aiohttp  # here: the command line loads this module and must start quickly
+
+            # HTTPS_PROXY and friends, as the SDKs' own clients honour them.
+            self._session = aiohttp.ClientSession(trust_env=True)
+        return self._session
+
+    async def close(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Host:
+    """What a plugin's hooks get of the app (the `host` argument), one per app and plugin.
+
+    `name` is the plugin's registered name (its entry point's); `setting(name)` reads a
+    setting from the app's environment, `settings` is the kernel's own (read-only); `state`
+    is this plugin's own per-app dict, for the clients `startup` builds (never module globals:
+    tests and workers run several apps); `http` is the app's shared aiohttp session; `log`
+    the logger `promptkit.plugins.<name>`; `data_dir` this plugin's directory under
+    `PROMPTKIT_DATA_DIR` (not created: `mkdir` it when you first need it). Nothing else of the
+    app is in reach: not the database, not the routes, not another plugin.
+    """
+
+    name: str
+    settings: Settings = field(repr=False)
+    state: dict[str, Any] = field(default_factory=dict, repr=False)
+    _http: SharedHttp = field(default_factory=SharedHttp, repr=False)
+
+    @overload
+    def setting(self, name: str) -> str | None: ...
+    @overload
+    def setting(self, name: str, default: str) -> str: ...
+    def setting(self, name: str, default: str | None = None) -> str | None:
+        """The setting `name` from the environment (and `.env`), or `default` when unset."""
+        return self.settings.environ.get(name, default)
+
+    @property
+    def http(self) -> aiohttp.ClientSession:
+        """The app's one shared HTTP session (pooled connections), opened on first use and
+        closed by the kernel after `shutdown`: never close it yourself. Give a request its
+        own `timeout=`; the session's is aiohttp's default."""
+        return self._http.session()
+
+    @property
+    def log(self) -> logging.Logger:
+        return logging.getLogger(f"promptkit.plugins.{self.name}")
+
+    @property
+    def data_dir(self) -> Path:
+        return self.settings.data_dir / self.name
 
 
 @dataclass(frozen=True, slots=True)

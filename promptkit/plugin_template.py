@@ -92,27 +92,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from promptkit import HookApp, context, hookimpl
-from quart import Blueprint, current_app
+from promptkit import Host, context, hookimpl
+from quart import Blueprint
 
-EXTENSION = "$package"  # this plugin's per-app state, in `app.extensions`
 blueprint = Blueprint("$snake", __name__, url_prefix="/$name")
 
 
-class State:
-    def __init__(self, greeting: str) -> None:
-        self.greeting = greeting
-        self.messages_saved = 0
-
-
 @hookimpl
-def startup(app: HookApp) -> None:
-    # Settings are read here, named after the plugin; per-app state is kept in the app, never
-    # in module globals (tests and workers run several apps in one process).
-    greeting = app.settings.environ.get("$setting", "Hello")
+def startup(host: Host) -> None:
+    # Settings are read here, named after the plugin; per-app state is kept in `host.state`,
+    # never in module globals (tests and workers run several apps in one process).
+    greeting = host.setting("$setting", "Hello")
     if not greeting.strip():
         raise ValueError("$setting must not be empty")
-    app.extensions[EXTENSION] = State(greeting)
+    host.state["greeting"] = greeting
+    host.state["messages_saved"] = 0
 
 
 @hookimpl
@@ -122,17 +116,17 @@ def register_routes() -> Blueprint:
 
 @blueprint.get("/hello")
 async def hello() -> dict[str, Any]:
-    state: State = current_app.extensions[EXTENSION]
+    state = context.host().state  # this plugin's own, as its hooks see it
     return {
-        "greeting": state.greeting,
+        "greeting": state["greeting"],
         "user_id": context.principal().user_id,
-        "messages_saved": state.messages_saved,
+        "messages_saved": state["messages_saved"],
     }
 
 
 @hookimpl
-def on_message_saved(app: HookApp) -> None:
-    app.extensions[EXTENSION].messages_saved += 1
+def on_message_saved(host: Host) -> None:
+    host.state["messages_saved"] += 1
 '''
 
 TEST = '''\

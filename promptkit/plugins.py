@@ -15,7 +15,18 @@ import pluggy
 
 from . import hookspecs
 from .errors import ApiError, AuthenticationError, ServiceUnavailable
-from .hooktypes import ChatMessage, ChatRequest, Model, Principal, StoredFile, StreamEnd, Upload
+from .hooktypes import (
+    ChatMessage,
+    ChatRequest,
+    Host,
+    Model,
+    Principal,
+    SharedHttp,
+    StoredFile,
+    StreamEnd,
+    Upload,
+)
+from .settings import Settings
 from .tools import Registry, Tool, ToolRegistryError
 
 if TYPE_CHECKING:
@@ -70,9 +81,11 @@ def build_plugin_manager(disabled: Iterable[str] = (), extra: Iterable[object] =
         except Exception as error:
             raise PluginLoadError(f"plugin {name!r} failed to load: {error}") from error
     for plugin in extra:
-        if pm.is_registered(plugin):
+        # An installed copy's name is kept: its Host, data directory and models follow it.
+        kept = pm.get_name(plugin) if pm.is_registered(plugin) else None
+        if kept is not None:
             pm.unregister(plugin)  # registered again below, among the extras
-        pm.register(plugin)
+        pm.register(plugin, name=kept)
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as error:
@@ -92,8 +105,9 @@ def installed_names() -> set[str]:
     return {entry_point.name for entry_point in _entry_points()}
 
 
-def describe_plugins(pm: Any) -> list[dict[str, Any]]:
-    """Name, version, hooks, routes and whether built in, for `promptkit plugins`."""
+def describe_plugins(pm: Any, settings: Settings | None = None) -> list[dict[str, Any]]:
+    """Name, version, hooks, routes and whether built in, for `promptkit plugins`; a
+    `register_routes` hookimpl is asked with a Host on `settings` (by default, the defaults)."""
     distributions = {ep.name: ep.dist for ep in importlib.metadata.entry_points(group=GROUP)}
     rows = []
     for name, plugin in sorted(pm.list_name_plugin(), key=lambda pair: str(pair[0])):
@@ -108,7 +122,7 @@ def describe_plugins(pm: Any) -> list[dict[str, Any]]:
             "builtin": bool(dist and dist.name == "promptkit"),
         }
         if "register_routes" in hooks:
-            row["routes"] = _routes_of(plugin)
+            row["routes"] = _routes_of(pm, plugin, Host(name, settings or Settings()))
         rows.append(row)
     return rows
 
@@ -118,12 +132,13 @@ def _blueprints(answer: Any) -> list[Any]:
     return answer if isinstance(answer, list) else [answer] if answer else []
 
 
-def _routes_of(plugin: object) -> list[str]:
+def _routes_of(pm: Any, plugin: object, host: Host) -> list[str]:
     """`METHOD /path` of each route a plugin adds, read off a throwaway app."""
     from quart import Quart
 
     probe = Quart("probe")
-    for blueprint in _blueprints(plugin.register_routes()):  # type: ignore[attr-defined]
+    [impl] = [impl for impl in pm.hook.register_routes.get_hookimpls() if impl.plugin is plugin]
+    for blueprint in _blueprints(impl.function(**_args_for(impl, host=host))):
         probe.register_blueprint(blueprint)
     return sorted(
         f"{method} {rule.rule}"
@@ -168,8 +183,9 @@ async def _resolve(value: Any) -> Any:
 async def _first_answer(results: list[Any]) -> Any:
     """Await each answer in call order and keep the first that is not None.
 
-    Pluggy has already called every hookimpl; the coroutines of the ones after the winner were
-    never started, so they are closed rather than left to warn.
+    Every hookimpl has already been called (`Plugins._call_each`, as pluggy would); the
+    coroutines of the ones after the winner were never started, so they are closed rather
+    than left to warn.
     """
     answer = None
     for index, result in enumerate(results):
@@ -209,18 +225,42 @@ def _storable_owner(user_id: object) -> bool:
 class Plugins:
     """What the kernel asks of plugins; every hook call goes through here."""
 
-    def __init__(self, pm: Any, app: Quart, *, trace: bool = False) -> None:
+    def __init__(self, pm: Any, app: Quart, settings: Settings, *, trace: bool = False) -> None:
         self.pm = pm
         self.app = app
+        self._settings = settings
+        self._http = SharedHttp()
+        self._hosts: dict[str, Host] = {}
+        self._route_owners: dict[str, str] = {}  # blueprint name -> the plugin that added it
+        _warn_of_app_arguments(pm)
         if trace:  # replaced on this instance only: without tracing, no call pays for it
             for method, hook in TRACED.items():
                 setattr(self, method, _traced(getattr(self, method), getattr(pm.hook, hook)))
 
+    def host(self, plugin_name: str) -> Host:
+        """The Host that the plugin named `plugin_name` gets in its hooks: one per app."""
+        host = self._hosts.get(plugin_name)
+        if host is None:
+            host = self._hosts[plugin_name] = Host(plugin_name, self._settings, _http=self._http)
+        return host
+
+    def host_of_blueprint(self, blueprint_name: str) -> Host | None:
+        """The Host of the plugin that added the blueprint `blueprint_name`, if one did."""
+        owner = self._route_owners.get(blueprint_name)
+        return None if owner is None else self.host(owner)
+
+    def _args(self, impl: Any, **kwargs: Any) -> dict[str, Any]:
+        """What `impl` names of `kwargs`, its own plugin's Host, and the (deprecated) app."""
+        return _args_for(impl, host=self.host(impl.plugin_name), app=self.app, **kwargs)
+
+    def _call_each(self, hook_name: str, **kwargs: Any) -> list[Any]:
+        """Each hookimpl's answer, called in order as pluggy would: each with its own Host."""
+        caller = getattr(self.pm.hook, hook_name)
+        return [impl.function(**self._args(impl, **kwargs)) for impl in _in_call_order(caller)]
+
     async def authenticate(self, request: Request) -> Principal:
         try:
-            principal = await _first_answer(
-                self.pm.hook.authenticate(request=request, app=self.app)
-            )
+            principal = await _first_answer(self._call_each("authenticate", request=request))
         except ApiError:
             raise
         except Exception as error:
@@ -248,7 +288,7 @@ class Plugins:
                 _into.append(dataclasses.replace(model, provider=_by))
 
             try:
-                await _resolve(impl.function(**_args_for(impl, register=register, app=self.app)))
+                await _resolve(impl.function(**self._args(impl, register=register)))
             except Exception as error:
                 listings[impl.plugin_name] = error
             else:
@@ -267,7 +307,7 @@ class Plugins:
         for impl in self.pm.hook.complete_stream.get_hookimpls():
             if impl.plugin_name == provider:
                 stream: AsyncIterator[str | StreamEnd] | None = await _resolve(
-                    impl.function(**_args_for(impl, chat=chat, app=self.app))
+                    impl.function(**self._args(impl, chat=chat))
                 )
                 return stream
         return None
@@ -276,7 +316,7 @@ class Plugins:
         """The first plugin's title; None when none answers or the one asked raised (logged
         with its name: a title never fails a reply)."""
         for impl in _in_call_order(self.pm.hook.conversation_title):
-            call = _args_for(impl, messages=messages, model=model, app=self.app)
+            call = self._args(impl, messages=messages, model=model)
             try:
                 title = await _resolve(impl.function(**call))
                 if title is not None and not isinstance(title, str):
@@ -296,9 +336,7 @@ class Plugins:
         self, upload: Upload, project: dict[str, Any], principal: Principal
     ) -> StoredFile | None:
         stored: StoredFile | None = await _first_answer(
-            self.pm.hook.store_file(
-                upload=upload, project=project, principal=principal, app=self.app
-            )
+            self._call_each("store_file", upload=upload, project=project, principal=principal)
         )
         return stored
 
@@ -306,13 +344,13 @@ class Plugins:
         self, stored: StoredFile, principal: Principal
     ) -> AsyncIterator[bytes] | None:
         chunks: AsyncIterator[bytes] | None = await _first_answer(
-            self.pm.hook.read_stored_file(stored=stored, principal=principal, app=self.app)
+            self._call_each("read_stored_file", stored=stored, principal=principal)
         )
         return chunks
 
     async def delete_stored_file(self, stored: StoredFile, principal: Principal) -> bool:
         handled = await _first_answer(
-            self.pm.hook.delete_stored_file(stored=stored, principal=principal, app=self.app)
+            self._call_each("delete_stored_file", stored=stored, principal=principal)
         )
         return bool(handled)
 
@@ -329,7 +367,6 @@ class Plugins:
             message=Message.model_validate(message).model_dump(mode="json"),
             conversation=Conversation.model_validate(conversation).model_dump(mode="json"),
             principal=principal,
-            app=self.app,
         )
 
     def observes_deletions(self) -> bool:
@@ -354,31 +391,39 @@ class Plugins:
                 message=Message.model_validate(message).model_dump(mode="json"),
                 conversation=shown,
                 principal=principal,
-                app=self.app,
             )
 
     def routes(self) -> list[tuple[str, Blueprint]]:
-        """Every plugin's blueprints, with the plugin's name."""
+        """Every plugin's blueprints, with the plugin's name; each blueprint's name is kept
+        with it, so that its views find their Host (`promptkit.context.host()`)."""
         found: list[tuple[str, Blueprint]] = []
         for impl in _in_call_order(self.pm.hook.register_routes):
             try:
-                answer = impl.function(**_args_for(impl))
+                answer = impl.function(**self._args(impl))
             except Exception as error:
                 raise PluginLoadError(f"plugin {impl.plugin_name!r}: {error}") from error
             found.extend((impl.plugin_name, blueprint) for blueprint in _blueprints(answer))
+        for plugin_name, blueprint in found:
+            self._route_owners.setdefault(blueprint.name, plugin_name)
         return found
 
     async def startup(self) -> None:
         for impl in _in_call_order(self.pm.hook.startup):
             try:
-                await _resolve(impl.function(**_args_for(impl, app=self.app)))
+                await _resolve(impl.function(**self._args(impl)))
             except Exception as error:
+                await self._http.close()  # `shutdown` is not called after a failed start
                 raise PluginLoadError(
                     f"plugin {impl.plugin_name!r} failed to start: {error}"
                 ) from error
 
     async def shutdown(self) -> None:
-        await self._notify("shutdown", app=self.app)
+        """Tell every plugin, then close the HTTP session they share (they may use it until
+        then)."""
+        try:
+            await self._notify("shutdown")
+        finally:
+            await self._http.close()
 
     async def register_tools(self, registry: Registry) -> None:
         """Fill `registry` with every plugin's tools; a clash or a failure stops start-up."""
@@ -388,7 +433,7 @@ class Plugins:
                 registry.register(tool, plugin)
 
             try:
-                await _resolve(impl.function(**_args_for(impl, register=register, app=self.app)))
+                await _resolve(impl.function(**self._args(impl, register=register)))
             except ToolRegistryError as error:
                 raise PluginLoadError(str(error)) from error
             except Exception as error:
@@ -404,7 +449,7 @@ class Plugins:
         """Call every hookimpl, each under its own try: pluggy would stop at the first error."""
         for impl in _in_call_order(getattr(self.pm.hook, hook_name)):
             try:
-                await _resolve(impl.function(**_args_for(impl, **kwargs)))
+                await _resolve(impl.function(**self._args(impl, **kwargs)))
             except Exception:
                 log.exception("plugin %r failed in %s", impl.plugin_name, hook_name)
 
@@ -450,3 +495,16 @@ def _in_call_order(caller: Any) -> list[Any]:
 
 def _args_for(impl: Any, **kwargs: Any) -> dict[str, Any]:
     return {name: kwargs[name] for name in impl.argnames}
+
+
+def _warn_of_app_arguments(pm: Any) -> None:
+    """One warning per hookimpl that still names the deprecated `app`, as the app is built."""
+    for hook_name in sorted(vars(pm.hook)):
+        for impl in _in_call_order(getattr(pm.hook, hook_name)):
+            if "app" in impl.argnames:
+                log.warning(
+                    "plugin %r names `app` in its %s hookimpl: `app` is deprecated and a major"
+                    " version removes it; name `host` instead (docs/plugins.md)",
+                    impl.plugin_name,
+                    hook_name,
+                )

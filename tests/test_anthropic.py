@@ -288,7 +288,10 @@ async def test_registers_nothing_when_not_configured(make_app: Any) -> None:
     app = make_app(environ={})
     async with app.test_app():
         assert not [m for m in app.models.registered() if m.provider == "anthropic"]
-        assert promptkit_anthropic.complete_stream(chat=chat(), app=app) is None
+        assert (
+            promptkit_anthropic.complete_stream(chat=chat(), host=app.plugins.host("anthropic"))
+            is None
+        )
 
 
 async def test_the_models_setting_replaces_the_listing(
@@ -370,7 +373,7 @@ async def test_unreachable_server(make_app: Any) -> None:
     }
     app = make_app(environ=environ)
     async with app.test_app():
-        provider = app.extensions["promptkit_anthropic"]
+        provider = app.plugins.host("anthropic").state["provider"]
         provider.client = provider.client.with_options(max_retries=0)
         stream = await app.models.open_stream(chat())
         with pytest.raises(ProviderError, match="could not reach"):

@@ -57,7 +57,7 @@ async def test_a_minted_token_opens_the_api_on_the_local_key(promptkit_cli, sett
             "/projects", headers={"Authorization": f"Bearer {token.strip()}"}
         )
         assert response.status_code == 200
-        principal = await app.extensions["promptkit_clerk"].verifier.verify(token.strip())
+        principal = await app.plugins.host("clerk").state["clerk"].verifier.verify(token.strip())
     assert (principal.user_id, principal.org_id, principal.org_role) == (
         "user_alice",
         "org_1",

@@ -139,10 +139,10 @@ async def test_promptkit_and_clerks_sdk_agree_except_where_stricter_on_purpose(
 
 
 async def test_the_principal_matches_what_clerks_sdk_reads(app, clerk_signing_key):
-    from promptkit_clerk import EXTENSION
+    from promptkit_clerk import STATE
 
     pem = clerk_signing_key.as_pem(private=False).decode()
-    verifier = app.extensions[EXTENSION].verifier
+    verifier = app.plugins.host("clerk").state[STATE].verifier
     for token in (
         sign(clerk_signing_key, claims(o={"id": "org_1", "slg": "acme", "rol": "admin"})),
         sign(

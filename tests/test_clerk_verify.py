@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from joserfc import jws, jwt
 from joserfc.jwk import RSAKey
 from joserfc.jws import JWSRegistry
-from promptkit_clerk import EXTENSION
+from promptkit_clerk import STATE
 from promptkit_clerk.config import ClerkConfig
 from promptkit_clerk.keys import StaticKey
 from promptkit_clerk.local import mint_session_token
@@ -286,7 +286,7 @@ async def test_a_pending_session_is_refused_only_when_asked(make_app, clerk_sign
 
 
 async def test_the_principal_carries_user_session_and_organization(app, clerk_signing_key):
-    verifier = app.extensions[EXTENSION].verifier
+    verifier = app.plugins.host("clerk").state[STATE].verifier
     v2 = sign(
         clerk_signing_key,
         claims(

@@ -267,8 +267,8 @@ class DeleteProjectFirst:
     """Deletes the project while its upload is under way: the row insert then fails."""
 
     @hookimpl(tryfirst=True)
-    async def store_file(self, project: dict[str, Any], app: Any) -> None:
-        engine = sa.create_engine(sync_url(app.settings.database_url))
+    async def store_file(self, project: dict[str, Any], host: Any) -> None:
+        engine = sa.create_engine(sync_url(host.settings.database_url))
         with engine.begin() as connection:
             connection.execute(
                 sa.text("DELETE FROM projects WHERE id = :id"), {"id": project["id"]}

@@ -164,16 +164,16 @@ async def test_an_unreachable_upstream_is_an_error_part(make_app, auth):
 async def test_one_client_per_app_closed_at_shutdown(make_app, fake):
     app = make_app(environ=upstream_env(fake))
     async with app.test_app():
-        client = app.extensions["promptkit_openai"]
+        client = app.plugins.host("openai").state["client"]
         assert str(client.base_url) == fake.base_url + "/"
-    assert "promptkit_openai" not in app.extensions
+    assert "client" not in app.plugins.host("openai").state
     assert client.is_closed()
 
 
 async def test_passes_when_not_configured(make_app):
     app = make_app(environ={"OPENAI_API_KEY": "", "OPENAI_BASE_URL": ""})
     async with app.test_app():
-        assert "promptkit_openai" not in app.extensions
+        assert "client" not in app.plugins.host("openai").state
         chat = ChatRequest(
             model="gpt-4.1-mini",
             messages=[ChatMessage(role="user", content="hi")],
@@ -191,7 +191,9 @@ async def test_a_key_alone_configures_it(make_app):
     # Its model list is given, so start-up does not ask api.openai.com for it.
     app = make_app(environ={"OPENAI_API_KEY": "sk-only-a-key", "PROMPTKIT_OPENAI_MODELS": "gpt-4o"})
     async with app.test_app():
-        assert str(app.extensions["promptkit_openai"].base_url).startswith("https://api.openai")
+        assert str(app.plugins.host("openai").state["client"].base_url).startswith(
+            "https://api.openai"
+        )
 
 
 async def test_the_key_and_the_upstream_text_never_reach_logs_or_clients(

@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from promptkit import ChatRequest, Model, Principal, StoredFile, StreamEnd, Upload, hookimpl
+from promptkit import ChatRequest, Host, Model, Principal, StoredFile, StreamEnd, Upload, hookimpl
 
 SLOW_MODEL = "slow-test"
 PROVIDER = "production_test"
@@ -40,10 +40,11 @@ class ServerTestPlugin:
         register(Model(id=SLOW_MODEL))
 
     @hookimpl
-    def complete_stream(self, chat: ChatRequest, app: Any) -> AsyncIterator[str | StreamEnd] | None:
-        environ = app.settings.environ
-        count = int(environ.get("TEST_TOKEN_COUNT", "5"))
-        delay = float(environ.get("TEST_TOKEN_DELAY", "0.05"))
+    def complete_stream(
+        self, chat: ChatRequest, host: Host
+    ) -> AsyncIterator[str | StreamEnd] | None:
+        count = int(host.setting("TEST_TOKEN_COUNT", "5"))
+        delay = float(host.setting("TEST_TOKEN_DELAY", "0.05"))
         return _slow_reply(count, delay, prompt_tokens=len(chat.messages))
 
     @hookimpl

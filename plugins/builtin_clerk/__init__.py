@@ -6,44 +6,40 @@ all, from a local key pair under the data directory (`promptkit keygen`, `prompt
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
-from promptkit import AuthenticationError, HookApp, Principal, ServiceUnavailable, hookimpl
+from promptkit import AuthenticationError, Host, Principal, ServiceUnavailable, hookimpl
 
 from . import commands
 
 if TYPE_CHECKING:
     import click
-    from quart import Quart, Request
+    from quart import Request
 
     from .state import ClerkState
 
-log = logging.getLogger(__name__)
-
-EXTENSION = "promptkit_clerk"
+STATE = "clerk"  # the key of this plugin's ClerkState in `host.state`
 SESSION_COOKIE = "__session"
 
 
 @hookimpl
-async def startup(app: HookApp) -> None:
-    # The verifier and its HTTP client are imported here, not above: `promptkit --help` and
-    # `promptkit token` load this plugin and should not pay for aiohttp and joserfc.
+async def startup(host: Host) -> None:
+    # The verifier is imported here, not above: `promptkit --help` and `promptkit token` load
+    # this plugin and should not pay for aiohttp and joserfc.
     from .state import start
 
-    app.extensions[EXTENSION] = start(app.settings)
+    host.state[STATE] = start(host)
 
 
 @hookimpl
-async def shutdown(app: Quart) -> None:
-    state = app.extensions.pop(EXTENSION, None)
-    if state is not None:
-        await state.close()
+def shutdown(host: Host) -> None:
+    # The JWKS client's session is the app's shared one: the kernel closes it after this.
+    host.state.pop(STATE, None)
 
 
 @hookimpl(trylast=True)
-async def authenticate(request: Request, app: Quart) -> Principal | None:
-    state: ClerkState | None = app.extensions.get(EXTENSION)
+async def authenticate(request: Request, host: Host) -> Principal | None:
+    state: ClerkState | None = host.state.get(STATE)
     token = session_token(request, state.cookie_origins if state else None)
     if token is None:
         return None

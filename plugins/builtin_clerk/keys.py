@@ -75,12 +75,14 @@ class JwksKeys:
         url: str,
         client: aiohttp.ClientSession,
         *,
+        timeout: float,
         min_interval: float,
         max_age: float,
         secret_key: str | None = None,
     ) -> None:
         self.url = url
         self.client = client
+        self.timeout = aiohttp.ClientTimeout(total=timeout)  # the whole request, each time
         self.min_interval = min_interval
         self.max_age = max_age
         self._headers = {"Authorization": f"Bearer {secret_key}"} if secret_key else {}
@@ -116,7 +118,7 @@ class JwksKeys:
         try:
             # No redirects: the secret key must not follow one elsewhere.
             async with self.client.get(
-                self.url, headers=self._headers, allow_redirects=False
+                self.url, headers=self._headers, allow_redirects=False, timeout=self.timeout
             ) as response:
                 response.raise_for_status()
                 document = await response.json(content_type=None)

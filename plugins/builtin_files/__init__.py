@@ -8,18 +8,17 @@
   the embedded default takes uploads with no account at all.
 
 Files already in either store stay readable and deletable whichever one takes new uploads.
-The stores live in `app.extensions["promptkit_files"]`.
+The stores live in `host.state["stores"]`.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from promptkit import HookApp, StoredFile, Upload, hookimpl
+from promptkit import Host, StoredFile, Upload, hookimpl
 from promptkit.settings import is_loopback_host
 
 from .local import LocalFileStore
@@ -27,9 +26,7 @@ from .local import LocalFileStore
 if TYPE_CHECKING:
     from .store import OpenAIFileStore
 
-log = logging.getLogger(__name__)
-
-EXTENSION = "promptkit_files"
+STORES = "stores"  # the key of this plugin's Stores in `host.state`
 DEFAULT_PURPOSE = "user_data"
 
 
@@ -45,8 +42,8 @@ class Stores:
         return None
 
 
-def _stores(app: HookApp) -> Stores | None:
-    stores: Stores | None = app.extensions.get(EXTENSION)
+def _stores(host: Host) -> Stores | None:
+    stores: Stores | None = host.state.get(STORES)
     return stores
 
 
@@ -73,59 +70,61 @@ def _safe_for_files(url: str) -> bool:
 
 
 @hookimpl
-def startup(app: HookApp) -> None:
-    environ = app.settings.environ
-    local = LocalFileStore(app.settings.data_dir / "files")
+def startup(host: Host) -> None:
+    # The directory is this plugin's own, `PROMPTKIT_DATA_DIR/files` under the name `files`.
+    local = LocalFileStore(host.data_dir)
     local.open()
-    api_key = environ.get("PROMPTKIT_FILES_API_KEY") or environ.get("OPENAI_API_KEY")
+    api_key = host.setting("PROMPTKIT_FILES_API_KEY") or host.setting("OPENAI_API_KEY")
     if not api_key:
-        log.info("uploads go to the local store; set OPENAI_API_KEY to keep them in OpenAI Files")
-        app.extensions[EXTENSION] = Stores(local=local, openai=None)
+        host.log.info(
+            "uploads go to the local store; set OPENAI_API_KEY to keep them in OpenAI Files"
+        )
+        host.state[STORES] = Stores(local=local, openai=None)
         return
     try:
-        base_url = files_base_url(environ)
+        base_url = files_base_url(host.settings.environ)
     except UnsafeFilesURL as error:
-        if environ.get("PROMPTKIT_FILES_BASE_URL"):
+        if host.setting("PROMPTKIT_FILES_BASE_URL"):
             raise  # asked for by name: say so at start-up
         # Chat pointed at a model server elsewhere: keep the files here instead.
-        log.warning("%s; uploads go to the local store", error)
-        app.extensions[EXTENSION] = Stores(local=local, openai=None)
+        host.log.warning("%s; uploads go to the local store", error)
+        host.state[STORES] = Stores(local=local, openai=None)
         return
     from .store import OpenAIFileStore  # the SDK is imported only when it is used
 
     openai_store = OpenAIFileStore(
         api_key=api_key,
         base_url=base_url,
-        purpose=environ.get("PROMPTKIT_FILES_PURPOSE") or DEFAULT_PURPOSE,
+        purpose=host.setting("PROMPTKIT_FILES_PURPOSE") or DEFAULT_PURPOSE,
     )
-    app.extensions[EXTENSION] = Stores(local=local, openai=openai_store)
+    host.state[STORES] = Stores(local=local, openai=openai_store)
 
 
 @hookimpl
-async def shutdown(app: HookApp) -> None:
-    stores = app.extensions.pop(EXTENSION, None)
+async def shutdown(host: Host) -> None:
+    stores = host.state.pop(STORES, None)
     if stores is not None and stores.openai is not None:
         await stores.openai.close()
 
 
 @hookimpl(trylast=True)
-async def store_file(upload: Upload, app: HookApp) -> StoredFile | None:
-    stores = _stores(app)
+async def store_file(upload: Upload, host: Host) -> StoredFile | None:
+    stores = _stores(host)
     if stores is None:
         return None
     return await (stores.openai or stores.local).put(upload)
 
 
 @hookimpl(trylast=True)
-def read_stored_file(stored: StoredFile, app: HookApp) -> AsyncIterator[bytes] | None:
-    stores = _stores(app)
+def read_stored_file(stored: StoredFile, host: Host) -> AsyncIterator[bytes] | None:
+    stores = _stores(host)
     store = stores.owner_of(stored) if stores else None
     return None if store is None else store.read(stored.provider_file_id)
 
 
 @hookimpl(trylast=True)
-async def delete_stored_file(stored: StoredFile, app: HookApp) -> bool | None:
-    stores = _stores(app)
+async def delete_stored_file(stored: StoredFile, host: Host) -> bool | None:
+    stores = _stores(host)
     store = stores.owner_of(stored) if stores else None
     if store is None:
         return None

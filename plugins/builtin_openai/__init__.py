@@ -5,7 +5,7 @@ Configured by `OPENAI_API_KEY` and `OPENAI_BASE_URL` (any OpenAI-compatible serv
 Ollama, llama.cpp). With neither set it registers no model, so the offline echo provider
 answers instead. When configured it registers `PROMPTKIT_OPENAI_MODELS`, or what the upstream
 lists at `GET /v1/models` (see `models`). One `AsyncOpenAI` client per app keeps the connections
-pooled; it lives in `app.extensions["promptkit_openai"]` from `startup` to `shutdown`.
+pooled; it lives in `host.state["client"]` from `startup` to `shutdown`.
 """
 
 from __future__ import annotations
@@ -13,15 +13,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from promptkit import ChatMessage, ChatRequest, Model, hookimpl
+from promptkit import ChatMessage, ChatRequest, Host, Model, hookimpl
 
 from . import models
 
 if TYPE_CHECKING:
     import openai
-    from quart import Quart
 
-EXTENSION = "promptkit_openai"
+CLIENT = "client"  # the key of the AsyncOpenAI client in `host.state`
 DEFAULT_TIMEOUT_SECONDS = 120.0  # between two chunks; the SDK's 600 s would hide a stalled stream
 CONNECT_TIMEOUT_SECONDS = 10.0
 
@@ -57,46 +56,45 @@ def make_client(environ: Mapping[str, str]) -> openai.AsyncOpenAI:
 
 
 @hookimpl
-def startup(app: Quart) -> None:
-    environ = app.settings.environ  # type: ignore[attr-defined]
+def startup(host: Host) -> None:
+    environ = host.settings.environ
     if is_configured(environ):
         models.configured_models(environ)  # a malformed PROMPTKIT_OPENAI_MODELS stops start-up
-        app.extensions[EXTENSION] = make_client(environ)
+        host.state[CLIENT] = make_client(environ)
 
 
 @hookimpl
-async def register_models(register: Callable[[Model], None], app: Quart) -> None:
-    client = app.extensions.get(EXTENSION)
+async def register_models(register: Callable[[Model], None], host: Host) -> None:
+    client: openai.AsyncOpenAI | None = host.state.get(CLIENT)
     if client is None:  # not configured
         return
-    listed = models.configured_models(app.settings.environ)  # type: ignore[attr-defined]
+    listed = models.configured_models(host.settings.environ)
     for model in listed if listed is not None else await models.from_upstream(client):
         register(model)
 
 
 @hookimpl
-async def shutdown(app: Quart) -> None:
-    client = app.extensions.pop(EXTENSION, None)
+async def shutdown(host: Host) -> None:
+    client: openai.AsyncOpenAI | None = host.state.pop(CLIENT, None)
     if client is not None:
         await client.close()
 
 
 @hookimpl
-def complete_stream(chat: ChatRequest, app: Quart) -> AsyncIterator[Any] | None:
-    client = app.extensions.get(EXTENSION)
+def complete_stream(chat: ChatRequest, host: Host) -> AsyncIterator[Any] | None:
+    client: openai.AsyncOpenAI | None = host.state.get(CLIENT)
     if client is None:  # shut down meanwhile
         return None
     from .streaming import stream_chat
 
-    environ = app.settings.environ  # type: ignore[attr-defined]
-    return stream_chat(client, chat, openai_file_ids=shares_files_store(environ))
+    return stream_chat(client, chat, openai_file_ids=shares_files_store(host.settings.environ))
 
 
 @hookimpl
-async def conversation_title(messages: list[ChatMessage], model: str, app: Quart) -> str | None:
-    client = app.extensions.get(EXTENSION)
+async def conversation_title(messages: list[ChatMessage], model: str, host: Host) -> str | None:
+    client: openai.AsyncOpenAI | None = host.state.get(CLIENT)
     if client is None:
         return None
     from .titles import title_of
 
-    return await title_of(client, app.settings.environ, messages, model)  # type: ignore[attr-defined]
+    return await title_of(client, host.settings.environ, messages, model)

@@ -9,7 +9,9 @@ these fixtures; a plugin's test module uses them by name:
 - `promptkit_token`: `promptkit_token("alice")` gives the headers of a signed-in user (a real
   RS256 session token that the built-in Clerk plugin verifies);
 - `promptkit_environ` and `promptkit_plugins`: override these to give the app settings (your
-  plugin's own names, read from `app.settings.environ`) or plugin objects;
+  plugin's own names, read with `host.setting(name)`) or plugin objects;
+- `promptkit_host`: `promptkit_host("greeter")` gives a real `promptkit.Host` on those
+  settings, to call a hookimpl with directly (`startup(host)`, then the hook under test);
 - `promptkit_fake_openai`: a scriptable OpenAI-compatible server on a loopback port
   (`promptkit.testing.fake_openai.FakeOpenAI`, with `Script` for each answer: text, delays,
   errors, tool calls), for testing a plugin against the OpenAI provider or an OpenAI-style

@@ -17,6 +17,7 @@ if find_spec("pytest_asyncio") is not None:
     import pytest_asyncio
 
     from promptkit.app import PromptkitApp, create_app
+    from promptkit.hooktypes import Host, SharedHttp
     from promptkit.settings import Settings
 
     @pytest.fixture
@@ -68,6 +69,23 @@ if find_spec("pytest_asyncio") is not None:
         app = create_app(promptkit_settings, plugins=promptkit_plugins)
         async with app.test_app():  # with time for a plugin's first SDK import (see there)
             yield app
+
+    @pytest_asyncio.fixture
+    async def promptkit_host(promptkit_settings: Settings) -> AsyncIterator[Callable[[str], Host]]:
+        """`promptkit_host("greeter")`: a real `Host` for the plugin of that name, to call its
+        hookimpls with directly (`startup(host)`, then the hook under test): the settings of
+        `promptkit_app` (`promptkit_environ`, a fresh data directory), no app started. One
+        Host per name; their shared `http` session is closed when the test ends."""
+        http = SharedHttp()
+        hosts: dict[str, Host] = {}
+
+        def host(name: str) -> Host:
+            if name not in hosts:
+                hosts[name] = Host(name, promptkit_settings, _http=http)
+            return hosts[name]
+
+        yield host
+        await http.close()
 
     @pytest_asyncio.fixture
     async def promptkit_fake_openai() -> AsyncIterator[Any]:

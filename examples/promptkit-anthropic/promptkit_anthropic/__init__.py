@@ -22,36 +22,34 @@ earlier steps go back as `tool_use` and `tool_result` blocks. Thinking streams a
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
-from promptkit import ChatRequest, Model, hookimpl
+from promptkit import ChatRequest, Host, Model, hookimpl
 
 from .stream import Item, Provider, describe
 
-EXTENSION = "promptkit_anthropic"
+PROVIDER = "provider"  # the key of this plugin's Provider in `host.state`
 MODEL_PREFIX = "claude-"
 
 
 @hookimpl
-def startup(app: Any) -> None:
-    environ = app.settings.environ
-    if environ.get("ANTHROPIC_API_KEY"):
-        app.extensions[EXTENSION] = Provider.from_environ(environ)
+def startup(host: Host) -> None:
+    if host.setting("ANTHROPIC_API_KEY"):
+        host.state[PROVIDER] = Provider.from_environ(host.settings.environ)
 
 
 @hookimpl
-async def shutdown(app: Any) -> None:
-    provider: Provider | None = app.extensions.pop(EXTENSION, None)
+async def shutdown(host: Host) -> None:
+    provider: Provider | None = host.state.pop(PROVIDER, None)
     if provider is not None:
         await provider.close()
 
 
 @hookimpl
-async def register_models(register: Callable[[Model], None], app: Any) -> None:
-    provider: Provider | None = app.extensions.get(EXTENSION)
+async def register_models(register: Callable[[Model], None], host: Host) -> None:
+    provider: Provider | None = host.state.get(PROVIDER)
     if provider is None:
         return
-    configured = app.settings.environ.get("PROMPTKIT_ANTHROPIC_MODELS")
+    configured = host.setting("PROMPTKIT_ANTHROPIC_MODELS")
     if configured:
         listed = [(part.strip(), None) for part in configured.split(",") if part.strip()]
     else:
@@ -62,10 +60,10 @@ async def register_models(register: Callable[[Model], None], app: Any) -> None:
 
 
 @hookimpl
-def complete_stream(chat: ChatRequest, app: Any) -> AsyncIterator[str | Item] | None:
+def complete_stream(chat: ChatRequest, host: Host) -> AsyncIterator[str | Item] | None:
     # Asked only for the models registered above. A plain function: it must be able to answer
     # None (not started, or shut down), which an `async def` generator cannot.
-    provider: Provider | None = app.extensions.get(EXTENSION)
+    provider: Provider | None = host.state.get(PROVIDER)
     if provider is None:
         return None
     return provider.stream(chat)

@@ -11,18 +11,14 @@ again) when a call finds it gone; the call is then tried once more.
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any
 
-from promptkit import Tool, ToolContext, hookimpl
+from promptkit import Host, Tool, ToolContext, hookimpl
 
 if TYPE_CHECKING:
-    from quart import Quart
-
     from .connection import Server
 
-log = logging.getLogger(__name__)
-EXTENSION = "promptkit_mcp"
+SERVERS = "servers"  # the key of the started servers in `host.state`
 SETTING = "PROMPTKIT_MCP_SERVERS"
 
 
@@ -41,15 +37,14 @@ def parse_servers(value: str) -> dict[str, str]:
 
 
 @hookimpl
-async def register_tools(register: Any, app: Quart) -> None:
-    value = app.settings.environ.get(SETTING, "")  # type: ignore[attr-defined]
-    servers = parse_servers(value)
+async def register_tools(register: Any, host: Host) -> None:
+    servers = parse_servers(host.setting(SETTING, ""))
     if not servers:
         return
     from .connection import Server
 
     started: list[Server] = []
-    app.extensions[EXTENSION] = started
+    host.state[SERVERS] = started
     for name, how in servers.items():
         server = Server(name, how)
         started.append(server)
@@ -70,6 +65,6 @@ def _tool(server: Server, remote: str, description: str, schema: dict[str, Any])
 
 
 @hookimpl
-async def shutdown(app: Quart) -> None:
-    for server in app.extensions.pop(EXTENSION, []):
+async def shutdown(host: Host) -> None:
+    for server in host.state.pop(SERVERS, []):
         await server.stop()
