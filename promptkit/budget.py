@@ -22,7 +22,7 @@ import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 from limits import parse
 
@@ -267,6 +267,18 @@ class Reservation:
             await self.also.settle(tokens, model)
 
 
+class UsageRow(TypedDict):
+    """`GET /usage` as the API shows it (`schemas.TokenUsage`, which parses `resets_at`)."""
+
+    window: str | None
+    limit: int | None
+    used: int
+    reserved: int
+    remaining: int | None
+    resets_at: str | None  # RFC 3339, UTC
+    by_model: dict[str, int]
+
+
 class Budgets:
     def __init__(
         self,
@@ -383,7 +395,7 @@ class Budgets:
             self._unreachable(error)
             await self.memory.settle(*args)
 
-    async def usage(self, user_id: str) -> dict[str, Any]:
+    async def usage(self, user_id: str) -> UsageRow:
         """`GET /usage`: the caller's window, used, left, and tokens per model."""
         limit = self.limit
         if limit is None:
