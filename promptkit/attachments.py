@@ -115,7 +115,7 @@ async def attach(
         message = f"a message may have at most {limit} attachments, not {len(wanted)}"
         raise ValidationFailed(message, details=[{"loc": ["body", "file_ids"], "msg": message}])
     db, owner = app.db, owner_of(principal, app.settings.org_admin_roles)
-    rows: list[dict[str, Any] | InlineFile] = []
+    rows: list[files.StoredFileRow | InlineFile] = []
     for item in wanted:
         if isinstance(item, InlineFile):
             if len(item.data) > app.settings.max_upload_bytes:
@@ -161,7 +161,7 @@ async def of_history(
     (the conversation may have been with another model)."""
     owner = owner_of(principal, app.settings.org_admin_roles)
     found: dict[str, tuple[Attachment, ...]] = {}
-    known: dict[str, dict[str, Any] | None] = {}
+    known: dict[str, files.StoredFileRow | None] = {}
     for row in rows:
         text = row.get("parts")
         if row["role"] != "user" or not text or '"file"' not in text:
@@ -181,7 +181,7 @@ async def of_history(
     return found
 
 
-def _attachment(app: PromptkitApp, principal: Principal, row: dict[str, Any]) -> Attachment:
+def _attachment(app: PromptkitApp, principal: Principal, row: files.StoredFileRow) -> Attachment:
     stored = StoredFile(provider_file_id=row["provider_file_id"], provider=row["provider"])
     return Attachment(
         file_id=row["id"],
@@ -215,7 +215,7 @@ def _reader(
 
 async def _store_inline(
     app: PromptkitApp, principal: Principal, project_id: str, inline: InlineFile
-) -> dict[str, Any]:
+) -> files.StoredFileRow:
     """Store a `data:` URL's bytes as an upload would be, and return the file's row."""
     owner = owner_of(principal, app.settings.org_admin_roles)
     # A `data:` URL is an upload: in an organization's project, an admin's (403 for a member).

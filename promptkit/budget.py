@@ -22,7 +22,7 @@ import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 from limits import parse
 
@@ -267,6 +267,25 @@ class Reservation:
             await self.also.settle(tokens, model)
 
 
+class WindowRow(TypedDict):
+    """One budget's window as the API shows it (`schemas.BudgetWindow`, which parses
+    `resets_at`)."""
+
+    window: str | None
+    limit: int | None
+    used: int
+    reserved: int
+    remaining: int | None
+    resets_at: str | None  # RFC 3339, UTC
+    by_model: dict[str, int]
+
+
+class UsageRow(WindowRow):
+    """`GET /usage` (`schemas.TokenUsage`): the caller's window, and the organization's."""
+
+    organization: WindowRow | None
+
+
 class Budgets:
     def __init__(
         self,
@@ -386,7 +405,7 @@ class Budgets:
             self._unreachable(error)
             await self.memory.settle(*args)
 
-    async def usage(self, user_id: str, org_id: str | None = None) -> dict[str, Any]:
+    async def usage(self, user_id: str, org_id: str | None = None) -> UsageRow:
         """`GET /usage`: the caller's window, used, left, and tokens per model; with an active
         organization that has a budget, the same of the organization's (`organization`)."""
         mine = await self._window(self.limit, lambda start: self._key(user_id, start))
@@ -397,7 +416,7 @@ class Budgets:
             )
         return {**mine, "organization": organization}
 
-    async def _window(self, limit: BudgetLimit | None, key: Callable[[int], str]) -> dict[str, Any]:
+    async def _window(self, limit: BudgetLimit | None, key: Callable[[int], str]) -> WindowRow:
         """One budget's current window; `key` names the window that starts at a time."""
         if limit is None:
             return {

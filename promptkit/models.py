@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from .errors import ProviderError, ServiceUnavailable, UnknownModel
 from .hooktypes import ChatRequest, Model, StreamEnd
@@ -219,7 +219,29 @@ async def describe_registry(app: PromptkitApp) -> list[dict[str, Any]]:
         await app.plugins.shutdown()
 
 
-def shape(model: Model, default: str | None) -> dict[str, Any]:
+class CapabilitiesRow(TypedDict):
+    """What a model can do, as `GET /models` shows it (`schemas.ModelCapabilities`)."""
+
+    streaming: bool
+    tools: bool
+    attachments: list[str]
+    reasoning: bool
+
+
+class ModelRow(TypedDict):
+    """A model as `GET /models` shows it (`schemas.ModelOut`); a test keeps the two in step."""
+
+    id: str
+    display_name: str
+    name: str
+    provider: str
+    aliases: list[str]
+    capabilities: CapabilitiesRow
+    context_window: int | None
+    default: bool
+
+
+def shape(model: Model, default: str | None) -> ModelRow:
     """A model as `GET /models` shows it."""
     capabilities = model.capabilities
     name = model.display_name or model.id

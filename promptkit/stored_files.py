@@ -13,7 +13,7 @@ import logging
 import os
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from .db import Database, projects
 from .db import files as q
@@ -42,7 +42,7 @@ def display_name(raw: str | None) -> str:
 
 
 async def delete_everywhere(
-    db: Database, plugins: Plugins, principal: Principal, owner: Owner, row: dict[str, Any]
+    db: Database, plugins: Plugins, principal: Principal, owner: Owner, row: q.StoredFileRow
 ) -> None:
     stored = StoredFile(provider_file_id=row["provider_file_id"], provider=row["provider"])
     if not await plugins.delete_stored_file(stored, principal):
@@ -55,13 +55,14 @@ async def store_and_record(
     plugins: Plugins,
     principal: Principal,
     owner: Owner,
-    project: dict[str, Any],
+    project: projects.ProjectRow,
     upload: Upload,
     *,
     on_done: Callable[[], None],
-) -> dict[str, Any]:
+) -> q.FileRow:
     try:
-        stored = await plugins.store_file(upload, project, principal)
+        # The hook takes the project as a plain dict.
+        stored = await plugins.store_file(upload, cast(dict[str, Any], project), principal)
     finally:
         on_done()  # the spooled file is not needed once the plugin has answered
     if stored is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from .. import attachments, prompt_variables, titles
 from ..budget import Reservation, estimate_prompt
@@ -291,6 +291,7 @@ def _tool_context(
 
     async def list_project_files() -> list[dict[str, Any]]:
         rows = await files.of_project(db, owner, project_id)
+        keep: tuple[Literal["filename", "size_bytes", "content_type"], ...]
         keep = ("filename", "size_bytes", "content_type")
         return [{key: row[key] for key in keep} for row in rows]
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any, NamedTuple
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple, TypedDict, cast
 
 import sqlalchemy as sa
 
@@ -23,6 +23,16 @@ COLUMNS = (
 )
 
 
+class ConversationRow(TypedDict):
+    """A conversation as the API shows it (`schemas.Conversation`): the columns of COLUMNS."""
+
+    id: str
+    project_id: str
+    title: str
+    created_at: datetime
+    updated_at: datetime
+
+
 def mine(owner: Owner) -> sa.ColumnElement[bool]:
     """The owner's conversations: their own, in a project they see now."""
     return sa.and_(
@@ -34,16 +44,12 @@ def _mine(owner: Owner, conversation_id: str) -> sa.ColumnElement[bool]:
     return sa.and_(conversations.c.id == conversation_id, mine(owner))
 
 
-async def create(db: Database, owner: Owner, project_id: str, title: str) -> dict[str, Any] | None:
+async def create(db: Database, owner: Owner, project_id: str, title: str) -> ConversationRow | None:
     """The new conversation, or None (nothing written) when the owner has no such project."""
     stamp = now()
-    row = {
-        "id": new_id("cnv"),
-        "project_id": project_id,
-        "title": title,
-        "created_at": stamp,
-        "updated_at": stamp,
-    }
+    row = ConversationRow(
+        id=new_id("cnv"), project_id=project_id, title=title, created_at=stamp, updated_at=stamp
+    )
     if await db.fetch_one(projects.insert_under(conversations, owner, row)) is None:
         return None
     return row
@@ -51,25 +57,27 @@ async def create(db: Database, owner: Owner, project_id: str, title: str) -> dic
 
 async def list_page(
     db: Database, owner: Owner, project_id: str, *, limit: int, cursor: str | None
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[list[ConversationRow], str | None]:
     query = sa.select(*COLUMNS).where(conversations.c.project_id == project_id, mine(owner))
-    return await fetch_page(db, query, conversations, limit=limit, cursor=cursor)
+    rows, next_cursor = await fetch_page(db, query, conversations, limit=limit, cursor=cursor)
+    return cast(list[ConversationRow], rows), next_cursor
 
 
-async def get(db: Database, owner: Owner, conversation_id: str) -> dict[str, Any] | None:
-    return await db.fetch_one(sa.select(*COLUMNS).where(_mine(owner, conversation_id)))
+async def get(db: Database, owner: Owner, conversation_id: str) -> ConversationRow | None:
+    row = await db.fetch_one(sa.select(*COLUMNS).where(_mine(owner, conversation_id)))
+    return cast(ConversationRow | None, row)
 
 
 async def retitle(
     db: Database, owner: Owner, conversation_id: str, title: str
-) -> dict[str, Any] | None:
+) -> ConversationRow | None:
     query = (
         sa.update(conversations)
         .where(_mine(owner, conversation_id))
         .values(title=title, updated_at=now())
         .returning(*COLUMNS)
     )
-    return await db.fetch_one(query)
+    return cast(ConversationRow | None, await db.fetch_one(query))
 
 
 async def name_untitled(db: Database, owner: Owner, conversation_id: str, title: str) -> bool:
@@ -241,7 +249,7 @@ async def release_stream_lease(db: Database, conversation_id: str, lease: str) -
 
 async def switch_branch(
     db: Database, owner: Owner, conversation_id: str, message_id: str
-) -> dict[str, Any] | None:
+) -> ConversationRow | None:
     """Make current the branch through `message_id`, down to its newest leaf (the newest of
     its descendants, or itself); the conversation, or None when nothing was changed: the
     message is not one of the owner's conversation's, or a reply is streaming there (the
@@ -272,4 +280,4 @@ async def switch_branch(
         .values(current_leaf_id=newest_leaf)
         .returning(*COLUMNS)
     )
-    return await db.fetch_one(query)
+    return cast(ConversationRow | None, await db.fetch_one(query))

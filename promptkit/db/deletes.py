@@ -9,12 +9,13 @@ conversation gone (see `messages.INSERT`), so none is dropped by the cascade unr
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple, cast
 
 import sqlalchemy as sa
 
 from . import files, projects
 from .conversations import COLUMNS as CONVERSATION_COLUMNS
+from .conversations import ConversationRow
 from .conversations import mine as conversations_of
 from .engine import Database
 from .messages import COLUMNS as MESSAGE_COLUMNS
@@ -27,7 +28,7 @@ from .tables import projects as projects_table
 class Deleted(NamedTuple):
     """A conversation that is gone, as it was, and its messages in their order."""
 
-    conversation: dict[str, Any]
+    conversation: ConversationRow
     messages: list[MessageRow]
 
 
@@ -44,7 +45,8 @@ async def conversation(db: Database, owner: Owner, conversation_id: str) -> Dele
         touched = sa.update(conversations).where(mine).values(updated_at=conversations.c.updated_at)
         if await db.fetch_one(touched.returning(conversations.c.id)) is None:
             return None
-        row = await db.fetch_one(sa.select(*CONVERSATION_COLUMNS).where(mine).with_for_update())
+        locked = sa.select(*CONVERSATION_COLUMNS).where(mine).with_for_update()
+        row = cast(ConversationRow | None, await db.fetch_one(locked))
         assert row is not None  # locked just above
         gone = await _delete_messages(db, messages.c.conversation_id == conversation_id)
         await db.execute(sa.delete(conversations).where(mine))
@@ -69,12 +71,13 @@ async def project_if_empty(
                 .where(projects_table.c.id == project_id)
                 .with_for_update()
             )
-            rows = await db.fetch_all(
+            locked = (
                 sa.select(*CONVERSATION_COLUMNS)
                 .where(mine)
                 .order_by(conversations.c.created_at, conversations.c.id)
                 .with_for_update()
             )
+            rows = cast(list[ConversationRow], await db.fetch_all(locked))
             in_project = messages.c.conversation_id.in_(sa.select(conversations.c.id).where(mine))
             gone = await _delete_messages(db, in_project)
             deleted = await files.delete_project_if_empty(db, owner, project_id)

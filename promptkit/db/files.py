@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import TypedDict, cast
 
 import sqlalchemy as sa
 
@@ -26,6 +27,24 @@ COLUMNS = (
 STORED_COLUMNS = (*COLUMNS, file_metadata.c.provider)
 
 
+class FileRow(TypedDict):
+    """A file's metadata as the API shows it (`routes.files.File`): the columns of COLUMNS."""
+
+    id: str
+    project_id: str
+    filename: str
+    size_bytes: int
+    content_type: str
+    provider_file_id: str
+    created_at: datetime
+
+
+class StoredFileRow(FileRow):
+    """A file's row with the plugin whose provider holds the bytes: STORED_COLUMNS."""
+
+    provider: str
+
+
 def _mine(owner: Owner, file_id: str) -> sa.ColumnElement[bool]:
     """The file, when it is of a project the owner sees (whoever of its admins uploaded it)."""
     return sa.and_(file_metadata.c.id == file_id, in_scope(owner, file_metadata.c.project_id))
@@ -47,20 +66,20 @@ async def create(
     content_type: str,
     provider: str,
     provider_file_id: str,
-) -> dict[str, Any] | None:
+) -> FileRow | None:
     """The new file's row; None (nothing written) when the owner has no such project."""
     project = sa.and_(projects_table.c.id == project_id, project_scope(owner))
     if not await may_change(db, owner, projects_table, project):
         return None
-    row = {
-        "id": new_id("fil"),
-        "project_id": project_id,
-        "filename": filename,
-        "size_bytes": size_bytes,
-        "content_type": content_type,
-        "provider_file_id": provider_file_id,
-        "created_at": now(),
-    }
+    row = FileRow(
+        id=new_id("fil"),
+        project_id=project_id,
+        filename=filename,
+        size_bytes=size_bytes,
+        content_type=content_type,
+        provider_file_id=provider_file_id,
+        created_at=now(),
+    )
     stored = {**row, "provider": provider}
     if await db.fetch_one(projects.insert_under(file_metadata, owner, stored)) is None:
         return None
@@ -69,17 +88,19 @@ async def create(
 
 async def list_page(
     db: Database, owner: Owner, project_id: str, *, limit: int, cursor: str | None
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[list[FileRow], str | None]:
     query = sa.select(*COLUMNS).where(_of_project(owner, project_id))
-    return await fetch_page(db, query, file_metadata, limit=limit, cursor=cursor)
+    rows, next_cursor = await fetch_page(db, query, file_metadata, limit=limit, cursor=cursor)
+    return cast(list[FileRow], rows), next_cursor
 
 
-async def get(db: Database, owner: Owner, file_id: str) -> dict[str, Any] | None:
+async def get(db: Database, owner: Owner, file_id: str) -> StoredFileRow | None:
     """The file's row with its `provider`, or None when it is absent or not this owner's."""
-    return await db.fetch_one(sa.select(*STORED_COLUMNS).where(_mine(owner, file_id)))
+    row = await db.fetch_one(sa.select(*STORED_COLUMNS).where(_mine(owner, file_id)))
+    return cast(StoredFileRow | None, row)
 
 
-async def get_to_delete(db: Database, owner: Owner, file_id: str) -> dict[str, Any] | None:
+async def get_to_delete(db: Database, owner: Owner, file_id: str) -> StoredFileRow | None:
     """`get` before deleting the file's bytes: Forbidden for a member, before anything goes."""
     if not await may_change(db, owner, file_metadata, _mine(owner, file_id)):
         return None
@@ -88,7 +109,7 @@ async def get_to_delete(db: Database, owner: Owner, file_id: str) -> dict[str, A
 
 async def of_project(
     db: Database, owner: Owner, project_id: str, *, limit: int = 100
-) -> list[dict[str, Any]]:
+) -> list[StoredFileRow]:
     """Some of a project's files, oldest first, with their `provider`."""
     query = (
         sa.select(*STORED_COLUMNS)
@@ -96,7 +117,7 @@ async def of_project(
         .order_by(file_metadata.c.created_at, file_metadata.c.id)
         .limit(limit)
     )
-    return await db.fetch_all(query)
+    return cast(list[StoredFileRow], await db.fetch_all(query))
 
 
 async def delete(db: Database, owner: Owner, file_id: str) -> bool:

@@ -17,7 +17,7 @@ that does not exist.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 import sqlalchemy as sa
 
@@ -75,7 +75,14 @@ def prepared_scope(project_id: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
     )
 
 
-def owner_shape(kind: str, owner_id: str) -> dict[str, str]:
+class OwnerRow(TypedDict):
+    """A project's `owner` as the API shows it (`schemas.ProjectOwner`)."""
+
+    kind: OwnerKind
+    id: str
+
+
+def owner_shape(kind: OwnerKind, owner_id: str) -> OwnerRow:
     """A project's `owner` as the API shows it."""
     return {"kind": kind, "id": owner_id}
 

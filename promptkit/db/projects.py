@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, TypedDict
 
 import sqlalchemy as sa
 
 from .engine import Database, new_id, now
-from .owners import Owner, may_change, owner_shape, project_scope
+from .owners import Owner, OwnerRow, may_change, owner_shape, project_scope
 from .pagination import fetch_page
 from .tables import projects
 
@@ -22,40 +24,64 @@ COLUMNS = (
 )
 
 
+class ProjectRow(TypedDict):
+    """A project as the API shows it (`schemas.Project`); a test keeps the two in step."""
+
+    id: str
+    name: str
+    owner: OwnerRow
+    tools: list[str]
+    created_at: datetime
+    updated_at: datetime
+
+
 def _mine(owner: Owner, project_id: Any) -> sa.ColumnElement[bool]:
     return sa.and_(projects.c.id == project_id, project_scope(owner))
 
 
-def shaped(row: dict[str, Any] | None) -> dict[str, Any] | None:
+def shaped(row: dict[str, Any] | None) -> ProjectRow | None:
     """The API's Project: the owner columns become `owner: {kind, id}`."""
     if row is None:
         return None
-    row["owner"] = owner_shape(row.pop("owner_kind"), row.pop("owner_id"))
-    return row
+    return ProjectRow(
+        id=row["id"],
+        name=row["name"],
+        owner=owner_shape(row["owner_kind"], row["owner_id"]),
+        tools=row["tools"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
 
 
-async def create(db: Database, owner: Owner, name: str) -> dict[str, Any]:
+async def create(db: Database, owner: Owner, name: str) -> ProjectRow:
     """A project of the owner's active organization, or a personal one without."""
-    stamp = now()
-    row = {"id": new_id("prj"), "name": name, "created_at": stamp, "updated_at": stamp}
+    stamp, project_id = now(), new_id("prj")
+    row = {"id": project_id, "name": name, "created_at": stamp, "updated_at": stamp}
     ownership = {"owner_kind": owner.kind, "owner_id": owner.tenant_id}
     await db.execute(sa.insert(projects).values(tools=[], **ownership, **row))
-    return {**row, "tools": [], "owner": owner_shape(owner.kind, owner.tenant_id)}
+    return ProjectRow(
+        id=project_id,
+        name=name,
+        owner=owner_shape(owner.kind, owner.tenant_id),
+        tools=[],
+        created_at=stamp,
+        updated_at=stamp,
+    )
 
 
 async def list_page(
     db: Database, owner: Owner, *, limit: int, cursor: str | None
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[list[ProjectRow], str | None]:
     query = sa.select(*COLUMNS).where(project_scope(owner))
     rows, next_cursor = await fetch_page(db, query, projects, limit=limit, cursor=cursor)
     return [row for row in map(shaped, rows) if row is not None], next_cursor
 
 
-async def get(db: Database, owner: Owner, project_id: str) -> dict[str, Any] | None:
+async def get(db: Database, owner: Owner, project_id: str) -> ProjectRow | None:
     return shaped(await db.fetch_one(sa.select(*COLUMNS).where(_mine(owner, project_id))))
 
 
-async def get_to_change(db: Database, owner: Owner, project_id: str) -> dict[str, Any] | None:
+async def get_to_change(db: Database, owner: Owner, project_id: str) -> ProjectRow | None:
     """`get` for a change to come (an upload, a delete that first removes files): Forbidden
     for a member, so nothing is done before the change would be refused."""
     if not await may_change(db, owner, projects, _mine(owner, project_id)):
@@ -65,7 +91,7 @@ async def get_to_change(db: Database, owner: Owner, project_id: str) -> dict[str
 
 async def update(
     db: Database, owner: Owner, project_id: str, changes: dict[str, Any]
-) -> dict[str, Any] | None:
+) -> ProjectRow | None:
     """Set `name` and/or `tools` (a list of tool names); None when the owner has no such project."""
     if not await may_change(db, owner, projects, _mine(owner, project_id)):
         return None
@@ -105,7 +131,7 @@ async def lock(db: Database, owner: Owner, project_id: str | sa.ScalarSelect[Any
     return None if row is None else str(row["id"])
 
 
-def insert_under(table: sa.Table, owner: Owner, row: dict[str, Any]) -> sa.Insert:
+def insert_under(table: sa.Table, owner: Owner, row: Mapping[str, Any]) -> sa.Insert:
     """INSERT `row` (with the owner's user id as `owner_id`: who wrote it) into a child table
     only if the owner sees the project `row["project_id"]`, in the one statement: RETURNING
     gives no row when they do not.

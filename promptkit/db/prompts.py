@@ -9,7 +9,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Any
+from datetime import datetime
+from typing import Any, TypedDict, cast
 
 import sqlalchemy as sa
 
@@ -37,6 +38,29 @@ VERSION_COLUMNS = (
     prompt_versions.c.created_at,
     prompt_versions.c.created_by,
 )
+
+
+class PromptRow(TypedDict):
+    """A prompt as the API shows it (`schemas.Prompt`): the columns of COLUMNS."""
+
+    id: str
+    project_id: str
+    name: str
+    content: str
+    is_active: bool
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class PromptVersionRow(TypedDict):
+    """One version of a prompt as the API shows it (`schemas.PromptVersion`): VERSION_COLUMNS."""
+
+    prompt_id: str
+    version: int
+    content: str
+    created_at: datetime
+    created_by: str
 
 
 def _mine(owner: Owner, prompt_id: str) -> sa.ColumnElement[bool]:
@@ -67,7 +91,7 @@ async def _deactivate_others(db: Database, project_id: str, keep_id: str) -> Non
     )
 
 
-async def _add_version(db: Database, owner: Owner, prompt: dict[str, Any]) -> None:
+async def _add_version(db: Database, owner: Owner, prompt: PromptRow) -> None:
     """Record the prompt's content as its version `prompt["version"]`, unless that version is
     there already (an edit that left the content as it was)."""
     exists = sa.exists().where(
@@ -92,22 +116,22 @@ async def _add_version(db: Database, owner: Owner, prompt: dict[str, Any]) -> No
 
 async def create(
     db: Database, owner: Owner, project_id: str, *, name: str, content: str, is_active: bool
-) -> dict[str, Any] | None:
+) -> PromptRow | None:
     """The new prompt, or None (nothing written) when the owner has no such project."""
     project = sa.and_(projects_table.c.id == project_id, project_scope(owner))
     if not await may_change(db, owner, projects_table, project):
         return None
     stamp, prompt_id = now(), new_id("pmt")
-    row = {
-        "id": prompt_id,
-        "project_id": project_id,
-        "name": name,
-        "content": content,
-        "is_active": is_active,
-        "version": 1,
-        "created_at": stamp,
-        "updated_at": stamp,
-    }
+    row = PromptRow(
+        id=prompt_id,
+        project_id=project_id,
+        name=name,
+        content=content,
+        is_active=is_active,
+        version=1,
+        created_at=stamp,
+        updated_at=stamp,
+    )
     try:
         async with db.transaction():
             if is_active:
@@ -124,20 +148,22 @@ async def create(
 
 async def list_page(
     db: Database, owner: Owner, project_id: str, *, limit: int, cursor: str | None
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[list[PromptRow], str | None]:
     query = sa.select(*COLUMNS).where(
         prompts.c.project_id == project_id, in_scope(owner, prompts.c.project_id)
     )
-    return await fetch_page(db, query, prompts, limit=limit, cursor=cursor)
+    rows, next_cursor = await fetch_page(db, query, prompts, limit=limit, cursor=cursor)
+    return cast(list[PromptRow], rows), next_cursor
 
 
-async def get(db: Database, owner: Owner, prompt_id: str) -> dict[str, Any] | None:
-    return await db.fetch_one(sa.select(*COLUMNS).where(_mine(owner, prompt_id)))
+async def get(db: Database, owner: Owner, prompt_id: str) -> PromptRow | None:
+    row = await db.fetch_one(sa.select(*COLUMNS).where(_mine(owner, prompt_id)))
+    return cast(PromptRow | None, row)
 
 
 async def update(
     db: Database, owner: Owner, prompt_id: str, changes: dict[str, Any]
-) -> dict[str, Any] | None:
+) -> PromptRow | None:
     """Change the name and/or content; new content becomes the prompt's next version."""
     if not await _may_change(db, owner, prompt_id):
         return None
@@ -150,17 +176,15 @@ async def update(
         )
     query = sa.update(prompts).where(_mine(owner, prompt_id)).values(**values)
     if "content" not in changes:
-        return await db.fetch_one(query.returning(*COLUMNS))
+        return cast(PromptRow | None, await db.fetch_one(query.returning(*COLUMNS)))
     async with db.transaction():
-        row = await db.fetch_one(query.returning(*COLUMNS))
+        row = cast(PromptRow | None, await db.fetch_one(query.returning(*COLUMNS)))
         if row is not None:
             await _add_version(db, owner, row)
     return row
 
 
-async def restore(
-    db: Database, owner: Owner, prompt_id: str, version: int
-) -> dict[str, Any] | None:
+async def restore(db: Database, owner: Owner, prompt_id: str, version: int) -> PromptRow | None:
     """Make version `version` the content again, as a new version; None when either is absent."""
     if not await _may_change(db, owner, prompt_id):
         return None
@@ -177,7 +201,7 @@ async def delete(db: Database, owner: Owner, prompt_id: str) -> bool:
     return await db.fetch_one(query) is not None
 
 
-async def activate(db: Database, owner: Owner, prompt_id: str) -> dict[str, Any] | None:
+async def activate(db: Database, owner: Owner, prompt_id: str) -> PromptRow | None:
     """Make this the project's one active prompt, in one transaction under the project lock.
 
     Everything happens under the lock, the read included: a prompt deleted meanwhile rolls the
@@ -202,21 +226,24 @@ async def activate(db: Database, owner: Owner, prompt_id: str) -> dict[str, Any]
 
 async def get_version(
     db: Database, owner: Owner, prompt_id: str, version: int
-) -> dict[str, Any] | None:
+) -> PromptVersionRow | None:
     query = sa.select(*VERSION_COLUMNS).where(
         _versions_of(owner, prompt_id), prompt_versions.c.version == version
     )
-    return await db.fetch_one(query)
+    return cast(PromptVersionRow | None, await db.fetch_one(query))
 
 
 async def list_versions(
     db: Database, owner: Owner, prompt_id: str, *, limit: int, cursor: str | None
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[list[PromptVersionRow], str | None]:
     """A page of the prompt's versions, newest first; the cursor is the last version shown."""
     query = sa.select(*VERSION_COLUMNS).where(_versions_of(owner, prompt_id))
     if cursor is not None:
         query = query.where(prompt_versions.c.version < _decode_version(cursor))
-    rows = await db.fetch_all(query.order_by(prompt_versions.c.version.desc()).limit(limit + 1))
+    rows = cast(
+        list[PromptVersionRow],
+        await db.fetch_all(query.order_by(prompt_versions.c.version.desc()).limit(limit + 1)),
+    )
     if len(rows) > limit:
         return rows[:limit], _encode_version(rows[limit - 1]["version"])
     return rows, None

@@ -8,7 +8,7 @@ with its id is stored (see `conversations`: storing the reply ends the lease).
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple, TypedDict, cast
 
 import sqlalchemy as sa
 
@@ -159,10 +159,18 @@ async def _question_at(db: Database, leaf_id: str | None) -> str | None:
     return leaf_id if row["role"] == "user" else row["parent_id"]
 
 
-async def recently_abandoned(db: Database, *, limit: int = 50) -> list[dict[str, Any]]:
+class AbandonedRow(TypedDict):
+    """A conversation whose lease expired with its reply unstored, and who started it."""
+
+    id: str
+    owner: Owner
+    stream_lease: str
+    stream_checkpoint: dict[str, Any] | None
+
+
+async def recently_abandoned(db: Database, *, limit: int = 50) -> list[AbandonedRow]:
     """Conversations whose lease expired lately with its reply unstored, of every owner (the
-    sweep settles each under its own owner): `id`, `owner` (an `Owner`), `stream_lease`,
-    `stream_checkpoint`."""
+    sweep settles each under its own owner)."""
     stamp = now()
     rows = await db.fetch_all(
         sa.select(
@@ -182,9 +190,18 @@ async def recently_abandoned(db: Database, *, limit: int = 50) -> list[dict[str,
         )
         .limit(limit)
     )
+    abandoned = []
     for row in rows:
-        organization = row.pop("project_owner_id")
-        is_org = row.pop("project_owner_kind") == "organization"
+        organization = row["project_owner_id"]
+        is_org = row["project_owner_kind"] == "organization"
         # The starter as a member of the project's organization: enough to store their reply.
-        row["owner"] = Owner(row.pop("owner_id"), organization if is_org else None, "member")
-    return rows
+        owner = Owner(row["owner_id"], organization if is_org else None, "member")
+        abandoned.append(
+            AbandonedRow(
+                id=row["id"],
+                owner=owner,
+                stream_lease=row["stream_lease"],
+                stream_checkpoint=row["stream_checkpoint"],
+            )
+        )
+    return abandoned

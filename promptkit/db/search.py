@@ -11,11 +11,11 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, TypedDict
 
 import sqlalchemy as sa
 
+from .conversations import ConversationRow
 from .engine import Database
 from .owners import Owner
 from .pagination import decode_cursor, encode_cursor, issuable_id
@@ -222,20 +222,10 @@ _TYPES: dict[str, Any] = {
 }
 
 
-class HitConversation(TypedDict):
-    """The conversation of a hit, as the API shows it (`schemas.Conversation`)."""
-
-    id: str
-    project_id: str
-    title: str
-    created_at: datetime
-    updated_at: datetime
-
-
 class SearchHitRow(TypedDict):
     """A hit as the API shows it (`schemas.SearchHit`); a test keeps the two in step."""
 
-    conversation: HitConversation
+    conversation: ConversationRow
     message_id: str | None  # None when only the title matched
     snippet: str
     highlights: list[list[int]]
@@ -243,7 +233,7 @@ class SearchHitRow(TypedDict):
 
 def _hit(row: dict[str, Any], query: Query) -> SearchHitRow:
     text, highlights = snippet(row["text"], query)
-    conversation = HitConversation(
+    conversation = ConversationRow(
         id=row["id"],
         project_id=row["project_id"],
         title=row["title"],

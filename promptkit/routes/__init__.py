@@ -29,6 +29,12 @@ class PageOf(TypedDict, Generic[Row]):
     next_cursor: str | None
 
 
+class ListOf(TypedDict, Generic[Row]):
+    """A whole list, as `schemas.ModelList` and `tools.ToolList` answer it."""
+
+    data: list[Row]
+
+
 def page(rows: list[Row], next_cursor: str | None) -> PageOf[Row]:
     return {"data": rows, "next_cursor": next_cursor}
 

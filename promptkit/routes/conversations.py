@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from quart import Blueprint
 from quart_schema import validate_querystring, validate_request, validate_response
 
 from .. import context
 from ..db import Database, deletes, messages, projects
 from ..db import conversations as q
+from ..db.conversations import ConversationRow
 from ..db.owners import Owner
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..hooktypes import Principal
@@ -32,7 +31,7 @@ blueprint = Blueprint("conversations", __name__)
 @blueprint.get("/projects/<id:project_id>/conversations")
 @validate_querystring(ListQuery)
 @validate_response(Page[Conversation])
-async def list_conversations(project_id: str, query_args: ListQuery) -> PageOf[dict[str, Any]]:
+async def list_conversations(project_id: str, query_args: ListQuery) -> PageOf[ConversationRow]:
     """List the conversations of a project, newest first."""
     owner = context.owner()
     found(await projects.get(context.db(), owner, project_id), "project")
@@ -45,7 +44,7 @@ async def list_conversations(project_id: str, query_args: ListQuery) -> PageOf[d
 @blueprint.post("/projects/<id:project_id>/conversations")
 @validate_request(ConversationIn)
 @validate_response(Conversation, 201)
-async def create_conversation(project_id: str, data: ConversationIn) -> tuple[dict[str, Any], int]:
+async def create_conversation(project_id: str, data: ConversationIn) -> tuple[ConversationRow, int]:
     """Start a conversation in a project."""
     owner = context.owner()
     return found(await q.create(context.db(), owner, project_id, data.title), "project"), 201
@@ -53,7 +52,7 @@ async def create_conversation(project_id: str, data: ConversationIn) -> tuple[di
 
 @blueprint.get("/conversations/<id:conversation_id>")
 @validate_response(Conversation)
-async def get_conversation(conversation_id: str) -> dict[str, Any]:
+async def get_conversation(conversation_id: str) -> ConversationRow:
     """Read a conversation."""
     row = await q.get(context.db(), context.owner(), conversation_id)
     return found(row, "conversation")
@@ -62,7 +61,7 @@ async def get_conversation(conversation_id: str) -> dict[str, Any]:
 @blueprint.patch("/conversations/<id:conversation_id>")
 @validate_request(ConversationPatch)
 @validate_response(Conversation)
-async def retitle_conversation(conversation_id: str, data: ConversationPatch) -> dict[str, Any]:
+async def retitle_conversation(conversation_id: str, data: ConversationPatch) -> ConversationRow:
     """Retitle a conversation."""
     row = await q.retitle(context.db(), context.owner(), conversation_id, data.title)
     return found(row, "conversation")
@@ -124,7 +123,7 @@ async def list_tree(conversation_id: str, query_args: ListQuery) -> PageOf[messa
 @blueprint.post("/conversations/<id:conversation_id>/branch")
 @validate_request(BranchIn)
 @validate_response(Conversation)
-async def switch_branch(conversation_id: str, data: BranchIn) -> dict[str, Any]:
+async def switch_branch(conversation_id: str, data: BranchIn) -> ConversationRow:
     """Make the branch through a message current, down to its newest leaf; the next `/chat`
     continues it."""
     app, owner = context.app(), context.owner()

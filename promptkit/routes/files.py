@@ -35,6 +35,7 @@ from werkzeug.exceptions import RequestEntityTooLarge, RequestTimeout
 from .. import context
 from ..db import files as q
 from ..db import projects
+from ..db.files import FileRow
 from ..errors import (
     Conflict,
     PayloadTooLarge,
@@ -84,7 +85,7 @@ class UploadForm(BaseModel):
 @blueprint.get(UPLOAD_RULE)
 @validate_querystring(ListQuery)
 @validate_response(Page[File])
-async def list_files(project_id: str, query_args: ListQuery) -> PageOf[dict[str, Any]]:
+async def list_files(project_id: str, query_args: ListQuery) -> PageOf[FileRow]:
     """List the files of a project, newest first."""
     owner = context.owner()
     found(await projects.get(context.db(), owner, project_id), "project")
@@ -97,7 +98,7 @@ async def list_files(project_id: str, query_args: ListQuery) -> PageOf[dict[str,
 @blueprint.post(UPLOAD_RULE)
 @document_request(UploadForm, source=DataSource.FORM_MULTIPART)
 @validate_response(File, 201)
-async def upload_file(project_id: str) -> tuple[dict[str, Any], int]:
+async def upload_file(project_id: str) -> tuple[FileRow, int]:
     """Upload a file (multipart field `file`) to the file store of the `store_file` plugin."""
     principal, owner = context.principal(), context.owner()
     project = found(await projects.get_to_change(context.db(), owner, project_id), "project")
@@ -118,7 +119,7 @@ async def upload_file(project_id: str) -> tuple[dict[str, Any], int]:
 
 @blueprint.get("/files/<id:file_id>")
 @validate_response(File)
-async def get_file(file_id: str) -> dict[str, Any]:
+async def get_file(file_id: str) -> FileRow:
     """Read a file's metadata."""
     return found(await q.get(context.db(), context.owner(), file_id), "file")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from importlib.metadata import PackageNotFoundError, packages_distributions, version
-from typing import Any
+from typing import Any, Literal, NotRequired, TypedDict
 
 from quart import Blueprint
 
@@ -16,6 +16,15 @@ from ..migrate import HEAD
 blueprint = Blueprint("health", __name__)
 
 
+class ReadyBody(TypedDict):
+    """What `/health/ready` answers."""
+
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, str]  # database, pool, migrations (when the pool answered), models
+    plugins: NotRequired[list[dict[str, str | None]]]  # for a bearer of the metrics token only
+    stale_model_listings: NotRequired[dict[str, Any]]  # idem, when some listing failed
+
+
 @blueprint.get("/health")
 async def live() -> dict[str, str]:
     """Liveness: the process answers; touches nothing."""
@@ -23,11 +32,11 @@ async def live() -> dict[str, str]:
 
 
 @blueprint.get("/health/ready")
-async def ready() -> tuple[dict[str, Any], int] | tuple[dict[str, Any], int, dict[str, str]]:
+async def ready() -> tuple[ReadyBody, int] | tuple[ReadyBody, int, dict[str, str]]:
     """Readiness: database reachable, a pooled connection free, migrations at head, model
     listings current or stale; the installed plugins and their versions only for a bearer of
     the metrics token. Answers within about 2 s whatever the database does."""
-    checks: dict[str, Any] = {}
+    checks: dict[str, str] = {}
     checks["database"], checks["pool"] = await _database_and_pool()
     if checks["pool"] == "ok":
         applied = await context.db().schema_revisions()
@@ -36,7 +45,7 @@ async def ready() -> tuple[dict[str, Any], int] | tuple[dict[str, Any], int, dic
     models = context.app().models.status()
     checks["models"] = models["status"]
     healthy = checks["pool"] == "ok" and checks.get("migrations") == "ok"
-    body: dict[str, Any] = {"status": "ok" if healthy else "unavailable", "checks": checks}
+    body: ReadyBody = {"status": "ok" if healthy else "unavailable", "checks": checks}
     if offers_metrics_token():  # what is installed helps an attacker: operators only
         body["plugins"] = _installed_plugins()
         if "stale" in models:

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from quart import Blueprint
 from quart_schema import validate_response
 
 from .. import context
-from ..models import shape
+from ..budget import UsageRow
+from ..models import ModelRow, shape
 from ..schemas import ModelList, TokenUsage
+from . import ListOf
 
 blueprint = Blueprint("models", __name__)
 
 
 @blueprint.get("/models")
 @validate_response(ModelList)
-async def list_models() -> dict[str, Any]:
+async def list_models() -> ListOf[ModelRow]:
     """List the models a chat may name, with their capabilities; the default one is marked."""
     registry = context.app().models
     return {"data": [shape(model, registry.default) for model in registry.allowed()]}
@@ -24,7 +24,7 @@ async def list_models() -> dict[str, Any]:
 
 @blueprint.get("/usage")
 @validate_response(TokenUsage)
-async def usage() -> dict[str, Any]:
+async def usage() -> UsageRow:
     """My tokens used and left in the current budget window, per model; with an active
     organization that has a budget, the organization's too."""
     principal = context.principal()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from quart import Blueprint
 from quart_schema import validate_querystring, validate_request, validate_response
 
@@ -11,6 +9,7 @@ from .. import context
 from ..db import Database, deletes, files
 from ..db import projects as q
 from ..db.owners import Owner
+from ..db.projects import ProjectRow
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..hooktypes import Principal
 from ..plugins import Plugins
@@ -25,7 +24,7 @@ blueprint = Blueprint("projects", __name__)
 @blueprint.get("/projects")
 @validate_querystring(ListQuery)
 @validate_response(Page[Project])
-async def list_projects(query_args: ListQuery) -> PageOf[dict[str, Any]]:
+async def list_projects(query_args: ListQuery) -> PageOf[ProjectRow]:
     """List my projects, newest first."""
     rows, cursor = await q.list_page(
         context.db(), context.owner(), limit=query_args.limit, cursor=query_args.cursor
@@ -36,14 +35,14 @@ async def list_projects(query_args: ListQuery) -> PageOf[dict[str, Any]]:
 @blueprint.post("/projects")
 @validate_request(ProjectIn)
 @validate_response(Project, 201)
-async def create_project(data: ProjectIn) -> tuple[dict[str, Any], int]:
+async def create_project(data: ProjectIn) -> tuple[ProjectRow, int]:
     """Create a project."""
     return await q.create(context.db(), context.owner(), data.name), 201
 
 
 @blueprint.get("/projects/<id:project_id>")
 @validate_response(Project)
-async def get_project(project_id: str) -> dict[str, Any]:
+async def get_project(project_id: str) -> ProjectRow:
     """Read a project."""
     return found(await q.get(context.db(), context.owner(), project_id), "project")
 
@@ -51,7 +50,7 @@ async def get_project(project_id: str) -> dict[str, Any]:
 @blueprint.patch("/projects/<id:project_id>")
 @validate_request(ProjectPatch)
 @validate_response(Project)
-async def update_project(project_id: str, data: ProjectPatch) -> dict[str, Any]:
+async def update_project(project_id: str, data: ProjectPatch) -> ProjectRow:
     """Rename a project, or choose the tools its chats may call (names from `GET /tools`)."""
     changes = data.model_dump(exclude_unset=True)
     if "tools" in changes:
