@@ -333,7 +333,7 @@ class Plugins:
         return None
 
     async def store_file(
-        self, upload: Upload, project: dict[str, Any], principal: Principal
+        self, upload: Upload, project: Mapping[str, Any], principal: Principal
     ) -> StoredFile | None:
         stored: StoredFile | None = await _first_answer(
             self._call_each("store_file", upload=upload, project=project, principal=principal)
@@ -355,7 +355,7 @@ class Plugins:
         return bool(handled)
 
     async def message_saved(
-        self, message: dict[str, Any], conversation: dict[str, Any], principal: Principal
+        self, message: Mapping[str, Any], conversation: Mapping[str, Any], principal: Principal
     ) -> None:
         if not self.pm.hook.on_message_saved.get_hookimpls():
             return  # nobody observes: a chat does not pay for shaping what no one reads

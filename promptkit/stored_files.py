@@ -13,7 +13,6 @@ import logging
 import os
 import re
 from collections.abc import Callable
-from typing import Any, cast
 
 from .db import Database, projects
 from .db import files as q
@@ -61,8 +60,7 @@ async def store_and_record(
     on_done: Callable[[], None],
 ) -> q.FileRow:
     try:
-        # The hook takes the project as a plain dict.
-        stored = await plugins.store_file(upload, cast(dict[str, Any], project), principal)
+        stored = await plugins.store_file(upload, project, principal)
     finally:
         on_done()  # the spooled file is not needed once the plugin has answered
     if stored is None:

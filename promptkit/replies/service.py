@@ -19,7 +19,7 @@ import secrets
 import socket
 import time
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from quart import Response
@@ -293,9 +293,7 @@ class Replies:
             conversation = await conversations.get(self.app.db, owner, conversation_id)
             if conversation is not None:
                 principal = Principal(user_id=owner.user_id, org_id=owner.org_id)
-                # The hook takes the conversation as a plain dict.
-                as_dict = cast(dict[str, Any], conversation)
-                await self.app.plugins.message_saved(saved, as_dict, principal)
+                await self.app.plugins.message_saved(saved, conversation, principal)
         return saved
 
     async def _sweep(self) -> None:
