@@ -21,9 +21,8 @@ from urllib.parse import urlsplit
 from promptkit import Host, StoredFile, Upload, hookimpl
 from promptkit.settings import is_loopback_host
 
-from .local import LocalFileStore
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # both are imported as the server starts, not by `promptkit --help`
+    from .local import LocalFileStore
     from .store import OpenAIFileStore
 
 STORES = "stores"  # the key of this plugin's Stores in `host.state`
@@ -71,6 +70,8 @@ def _safe_for_files(url: str) -> bool:
 
 @hookimpl
 def startup(host: Host) -> None:
+    from .local import LocalFileStore
+
     # The directory is this plugin's own, `PROMPTKIT_DATA_DIR/files` under the name `files`.
     local = LocalFileStore(host.data_dir)
     local.open()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 
 import pytest
-from promptkit_tools import Expression, NoInput, TimeZone, current_time, project_files
 from promptkit_tools.arithmetic import evaluate
+from promptkit_tools.tools import Expression, NoInput, TimeZone, current_time, project_files
 
 from promptkit import Principal, ToolContext
 from promptkit.testing import chat, text_of
