@@ -402,9 +402,9 @@ class Plugins:
                 answer = impl.function(**self._args(impl))
             except Exception as error:
                 raise PluginLoadError(f"plugin {impl.plugin_name!r}: {error}") from error
-            found.extend((impl.plugin_name, blueprint) for blueprint in _blueprints(answer))
-        for plugin_name, blueprint in found:
-            self._route_owners.setdefault(blueprint.name, plugin_name)
+            for blueprint in _blueprints(answer):
+                found.append((impl.plugin_name, blueprint))
+                self._route_owners.setdefault(blueprint.name, impl.plugin_name)
         return found
 
     async def startup(self) -> None:

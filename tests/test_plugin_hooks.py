@@ -195,45 +195,43 @@ class MemoryStore:
         return True
 
 
-async def test_hook_store_file(make_app, auth):
+@pytest.fixture
+async def memory_store(make_app, auth) -> AsyncIterator[tuple[MemoryStore, Any, dict[str, str]]]:
+    """An app whose uploads go to a `MemoryStore`, with alice's headers."""
     store, alice = MemoryStore(), auth("alice")
     app = make_app(store)
     async with app.test_app():
-        client = app.test_client()
-        response = await upload(client, await new_project(client, alice), alice, b"the bytes")
-        created = await response.get_json()
+        yield store, app.test_client(), alice
+
+
+async def uploaded(client: Any, headers: dict[str, str], data: bytes) -> dict[str, Any]:
+    """A new file of a new project, as the upload answered it."""
+    response = await upload(client, await new_project(client, headers), headers, data)
     assert response.status_code == 201
+    return dict(await response.get_json())
+
+
+async def test_hook_store_file(memory_store):
+    store, client, alice = memory_store
+    created = await uploaded(client, alice, b"the bytes")
     assert created["provider_file_id"] == "mem-1"
     assert store.files == {"mem-1": b"the bytes"}
 
 
-async def uploaded(client: Any, headers: dict[str, str], data: bytes) -> str:
-    """The id of a new file of a new project."""
-    response = await upload(client, await new_project(client, headers), headers, data)
-    assert response.status_code == 201
-    return str((await response.get_json())["id"])
+async def test_hook_read_stored_file(memory_store):
+    store, client, alice = memory_store
+    created = await uploaded(client, alice, b"abc")
+    store.files["mem-1"] = b"changed in the store"  # what is read comes from the hook
+    got = await client.get(f"/files/{created['id']}/content", headers=alice)
+    assert got.status_code == 200
+    assert await got.get_data() == b"changed in the store"
 
 
-async def test_hook_read_stored_file(make_app, auth):
-    store, alice = MemoryStore(), auth("alice")
-    app = make_app(store)
-    async with app.test_app():
-        client = app.test_client()
-        file_id = await uploaded(client, alice, b"abc")
-        store.files["mem-1"] = b"changed in the store"  # what is read comes from the hook
-        got = await client.get(f"/files/{file_id}/content", headers=alice)
-        assert got.status_code == 200
-        assert await got.get_data() == b"changed in the store"
-
-
-async def test_hook_delete_stored_file(make_app, auth):
-    store, alice = MemoryStore(), auth("alice")
-    app = make_app(store)
-    async with app.test_app():
-        client = app.test_client()
-        file_id = await uploaded(client, alice, b"abc")
-        assert store.files == {"mem-1": b"abc"}
-        assert (await client.delete(f"/files/{file_id}", headers=alice)).status_code == 204
+async def test_hook_delete_stored_file(memory_store):
+    store, client, alice = memory_store
+    created = await uploaded(client, alice, b"abc")
+    assert store.files == {"mem-1": b"abc"}
+    assert (await client.delete(f"/files/{created['id']}", headers=alice)).status_code == 204
     assert store.files == {}
 
 

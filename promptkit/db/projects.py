@@ -39,7 +39,7 @@ def _mine(owner: Owner, project_id: Any) -> sa.ColumnElement[bool]:
     return sa.and_(projects.c.id == project_id, project_scope(owner))
 
 
-def shaped(row: dict[str, Any] | None) -> ProjectRow | None:
+def shaped(row: Mapping[str, Any] | None) -> ProjectRow | None:
     """The API's Project: the owner columns become `owner: {kind, id}`."""
     if row is None:
         return None
@@ -55,18 +55,20 @@ def shaped(row: dict[str, Any] | None) -> ProjectRow | None:
 
 async def create(db: Database, owner: Owner, name: str) -> ProjectRow:
     """A project of the owner's active organization, or a personal one without."""
-    stamp, project_id = now(), new_id("prj")
-    row = {"id": project_id, "name": name, "created_at": stamp, "updated_at": stamp}
-    ownership = {"owner_kind": owner.kind, "owner_id": owner.tenant_id}
-    await db.execute(sa.insert(projects).values(tools=[], **ownership, **row))
-    return ProjectRow(
-        id=project_id,
-        name=name,
-        owner=owner_shape(owner.kind, owner.tenant_id),
-        tools=[],
-        created_at=stamp,
-        updated_at=stamp,
-    )
+    stamp = now()
+    row = {
+        "id": new_id("prj"),
+        "name": name,
+        "owner_kind": owner.kind,
+        "owner_id": owner.tenant_id,
+        "tools": [],
+        "created_at": stamp,
+        "updated_at": stamp,
+    }
+    await db.execute(sa.insert(projects).values(**row))
+    created = shaped(row)
+    assert created is not None
+    return created
 
 
 async def list_page(

@@ -35,7 +35,7 @@ export function ToolsPanel({ project }: { project: Project }) {
       <ul className="list">
         {tools.data?.map((tool) => (
           <li key={tool.name}>
-            <label>
+            <label className="inline tool-choice">
               <input
                 type="checkbox"
                 name="tool"
@@ -43,8 +43,10 @@ export function ToolsPanel({ project }: { project: Project }) {
                 checked={enabled.includes(tool.name)}
                 disabled={save.busy}
                 onChange={(event) => void toggle(tool.name, event.target.checked)}
-              />{" "}
-              {tool.name} <span className="muted">{tool.description}</span>
+              />
+              <span>
+                <code>{tool.name}</code> <span className="muted">{tool.description}</span>
+              </span>
             </label>
           </li>
         ))}
